@@ -1,0 +1,34 @@
+"""amos-vault: local-first memory for AI conversations, kept in Markdown files you own.
+
+Importing the package stays cheap: the public names are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from amos_vault.errors import AmosError
+    from amos_vault.mirror import ActiveMirror
+    from amos_vault.sessionfile import Message
+    from amos_vault.sessions import Session, SessionManager
+
+_EXPORTS = {
+    "ActiveMirror": "amos_vault.mirror",
+    "Session": "amos_vault.sessions",
+    "SessionManager": "amos_vault.sessions",
+    "Message": "amos_vault.sessionfile",
+    "AmosError": "amos_vault.errors",
+}
+
+__all__ = ["ActiveMirror", "AmosError", "Message", "Session", "SessionManager", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'amos_vault' has no attribute {name!r}")

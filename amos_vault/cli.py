@@ -1,0 +1,369 @@
+"""The `amosvault` command line: each command calls one library function.
+
+This is a composition root: the only place (with the daemon) that reads environment variables
+(`AMOS_VAULT`, `AMOS_DEBUG`) and the current folder. Library errors become one line on stderr
+with what to do next, and exit status 1, here in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from amos_vault import __version__
+from amos_vault.errors import AmosError, InvalidInputError
+
+SESSION = "SESSION"  # metavar: an id, a unique id prefix, or a file path
+
+
+def _fail(message: str, hint: str | None = None) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"  {hint}", err=True)
+    sys.exit(1)
+
+
+class AmosGroup(click.Group):
+    """Turns library errors into one clear line; tracebacks only with AMOS_DEBUG=1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except AmosError as exc:
+            if os.environ.get("AMOS_DEBUG") == "1":
+                raise
+            _fail(str(exc), exc.hint)
+        except KeyboardInterrupt:
+            _fail("interrupted")
+        except Exception as exc:
+            if os.environ.get("AMOS_DEBUG") == "1":
+                raise
+            _fail(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "this is a bug; rerun with AMOS_DEBUG=1 for the traceback and report it",
+            )
+
+
+def _mirror(ctx: click.Context) -> Any:
+    """The `ActiveMirror` of the vault named by --vault, AMOS_VAULT, or found above cwd."""
+    from amos_vault.mirror import ActiveMirror
+    from amos_vault.vault import find_vault
+
+    obj = ctx.ensure_object(dict)
+    if "mirror" not in obj:
+        named = obj.get("vault") or os.environ.get("AMOS_VAULT")
+        root = Path(named).expanduser() if named else find_vault(Path.cwd())
+        obj["mirror"] = ActiveMirror(root)
+    return obj["mirror"]
+
+
+def _session(ctx: click.Context, ref: str) -> Any:
+    """Resolve a session reference; a path that exists from here is taken as that file."""
+    mirror = _mirror(ctx)
+    if ("/" in ref or ref.endswith(".md")) and Path(ref).exists():
+        ref = str(Path(ref).resolve())
+    return mirror.load_session(ref)
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _parse_when(value: str | None, end_of_day: bool = False) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
+    if end_of_day and len(value) == 10:
+        parsed = parsed.replace(hour=23, minute=59, second=59)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@click.group(cls=AmosGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="amosvault")
+@click.option(
+    "--vault",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Vault folder (default: $AMOS_VAULT, else the first folder above here with .amos/).",
+)
+@click.pass_context
+def main(ctx: click.Context, vault: Path | None) -> None:
+    """amos-vault: local-first memory for AI conversations, in Markdown files you own."""
+    ctx.ensure_object(dict)["vault"] = vault
+
+
+@main.command("init")
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="Owner name for the identity (default: your user name).")
+@click.pass_context
+def init_command(ctx: click.Context, path: Path | None, name: str | None) -> None:
+    """Create a vault at PATH (default: --vault, $AMOS_VAULT or here); keeps existing files."""
+    from amos_vault.config import user_config_dir
+    from amos_vault.scaffold import init_vault
+
+    target = path or ctx.obj.get("vault") or Path(os.environ.get("AMOS_VAULT") or ".")
+    report = init_vault(target, name or getpass.getuser(), user_config_dir())
+    click.echo(f"Vault ready at {report.root}")
+    for relative in report.created:
+        click.echo(f"  created {relative}")
+    if report.kept:
+        click.echo(f"  kept {len(report.kept)} existing file(s) unchanged")
+    click.echo(f"Owner identity: {report.identity.identity_id} ({report.identity.name})")
+    click.echo(f'Next: cd {report.root} && amosvault new "My first session"')
+
+
+@main.command("new")
+@click.argument("title")
+@click.option("--parent", metavar=SESSION, help="Parent session (id, prefix or path).")
+@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
+@click.option("--kind", type=click.Choice(["persistent", "ephemeral"]), default=None)
+@click.option("--user-id", help="Application user this session belongs to.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def new_command(
+    ctx: click.Context,
+    title: str,
+    parent: str | None,
+    tags: tuple[str, ...],
+    kind: str | None,
+    user_id: str | None,
+    as_json: bool,
+) -> None:
+    """Start a new session titled TITLE."""
+    mirror = _mirror(ctx)
+    parent_session = _session(ctx, parent) if parent else None
+    session = mirror.create_session(
+        title, parent=parent_session, tags=tags, kind=kind, user_id=user_id
+    )
+    if as_json:
+        _emit_json(session.to_dict())
+        return
+    click.echo(f"Created session {session.id}: {session.title}")
+    if session.path:
+        click.echo(f"  file: {session.relative_path}")
+    else:
+        click.echo("  ephemeral: kept in memory only, never written to the vault")
+
+
+@main.command("add")
+@click.argument("session_ref", metavar=SESSION)
+@click.argument("content", required=False)
+@click.option("--role", type=click.Choice(["user", "assistant", "system"]), default="user")
+@click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata (repeatable).")
+@click.pass_context
+def add_command(
+    ctx: click.Context, session_ref: str, content: str | None, role: str, meta: tuple[str, ...]
+) -> None:
+    """Add a message to SESSION; the content comes from CONTENT or standard input."""
+    if content is None or content == "-":
+        if sys.stdin.isatty():
+            click.echo("Type the message, then Ctrl-D:", err=True)
+        content = sys.stdin.read()
+    if not content.strip():
+        raise InvalidInputError(
+            "the message is empty", hint="give the text as an argument or on stdin"
+        )
+    metadata: dict[str, str] = {}
+    for item in meta:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--meta")
+        metadata[key] = value
+    session = _session(ctx, session_ref)
+    message = session.add_message(role, content, metadata or None)
+    click.echo(f"Added {role} message {message.id} to {session.id}  {session.link_to(message)}")
+
+
+@main.command("show")
+@click.argument("session_ref", metavar=SESSION)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show_command(ctx: click.Context, session_ref: str, as_json: bool) -> None:
+    """Print a session: its details, then its messages."""
+    session = _session(ctx, session_ref)
+    if as_json:
+        click.echo(session.export("json"), nl=False)
+        return
+    click.echo(click.style(session.title, bold=True))
+    info = session.to_dict()
+    for key in ("id", "status", "kind", "created", "updated", "path", "user_id", "parent_id"):
+        if info.get(key):
+            click.echo(f"  {key}: {info[key]}")
+    if session.tags:
+        click.echo(f"  tags: {', '.join(session.tags)}")
+    for message in session.messages:
+        click.echo()
+        stamp = message.timestamp.strftime("%Y-%m-%d %H:%M")
+        click.echo(click.style(f"[{stamp}] {message.role}", bold=True) + f"  ^{message.id}")
+        click.echo(message.content)
+
+
+@main.command("list")
+@click.option("--status", type=click.Choice(["active", "paused", "completed", "archived"]))
+@click.option("--tag")
+@click.option("--user-id")
+@click.option("--since", help="Created on or after (YYYY-MM-DD or ISO 8601).")
+@click.option("--until", help="Created on or before (YYYY-MM-DD or ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_command(
+    ctx: click.Context,
+    status: str | None,
+    tag: str | None,
+    user_id: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """List sessions, newest first."""
+    from amos_vault.sessions import filter_sessions
+
+    mirror = _mirror(ctx)
+    found, problems = mirror.sessions.scan()
+    sessions = filter_sessions(
+        found, status, tag, user_id, _parse_when(since), _parse_when(until, end_of_day=True)
+    )
+    if as_json:
+        _emit_json([s.to_dict() for s in sessions])
+    elif not sessions:
+        click.echo("No sessions." if not found else "No session matches those filters.")
+    else:
+        rows = [
+            (
+                s.id,
+                s.status,
+                s.created.strftime("%Y-%m-%d %H:%M") if s.created else "",
+                str(len(s.messages)),
+                ",".join(s.tags),
+                s.title,
+            )
+            for s in sessions
+        ]
+        heads = ("ID", "STATUS", "CREATED", "MSGS", "TAGS", "TITLE")
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads[:-1])]
+        for row in [heads, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            click.echo("  ".join([*cells, row[-1]]))
+    if problems:
+        click.echo(
+            f"warning: {len(problems)} file(s) could not be read as sessions; "
+            "run `amosvault doctor` for details",
+            err=True,
+        )
+
+
+def _lifecycle_command(action: str, past: str) -> click.Command:
+    @click.command(action, help=f"{action.capitalize()} a session.")
+    @click.argument("session_ref", metavar=SESSION)
+    @click.pass_context
+    def command(ctx: click.Context, session_ref: str) -> None:
+        session = _session(ctx, session_ref)
+        getattr(session, action)()
+        click.echo(f"Session {session.id} {past} (status: {session.status}).")
+
+    return command
+
+
+for _action, _past in (
+    ("pause", "paused"),
+    ("resume", "resumed"),
+    ("complete", "completed"),
+    ("archive", "archived"),
+):
+    main.add_command(_lifecycle_command(_action, _past))
+
+
+@main.command("link")
+@click.argument("child", metavar="CHILD")
+@click.argument("parent", metavar="PARENT", required=False)
+@click.option("--none", "unlink", is_flag=True, help="Remove CHILD's parent link.")
+@click.pass_context
+def link_command(ctx: click.Context, child: str, parent: str | None, unlink: bool) -> None:
+    """Make PARENT the parent session of CHILD (or --none to unlink)."""
+    if (parent is None) == (not unlink):
+        raise click.UsageError("give either PARENT or --none")
+    mirror = _mirror(ctx)
+    child_session = _session(ctx, child)
+    parent_session = _session(ctx, parent) if parent else None
+    mirror.link_sessions(child_session, parent_session)
+    if parent_session is None:
+        click.echo(f"Session {child_session.id} has no parent now.")
+    else:
+        chain = " <- ".join(s.id for s in reversed(child_session.lineage()))
+        click.echo(f"Linked: {chain}")
+
+
+@main.command("export")
+@click.argument("session_ref", metavar=SESSION)
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "txt"]), default="markdown")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@click.pass_context
+def export_command(ctx: click.Context, session_ref: str, fmt: str, output: Path | None) -> None:
+    """Export a session as json, markdown or txt (to stdout, or -o FILE)."""
+    from amos_vault.vault import atomic_write
+
+    text = _session(ctx, session_ref).export(fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output.resolve(), text.encode("utf-8"))
+        click.echo(f"Wrote {output}", err=True)
+
+
+@main.command("delete")
+@click.argument("session_ref", metavar=SESSION)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def delete_command(ctx: click.Context, session_ref: str, yes: bool) -> None:
+    """Delete a session's file (asks first unless --yes)."""
+    session = _session(ctx, session_ref)
+    where = session.relative_path or "memory"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("refusing to delete without confirmation; pass --yes")
+        click.confirm(f"Delete session {session.id} ({session.title}) at {where}?", abort=True)
+    _mirror(ctx).delete_session(session.id)
+    click.echo(f"Deleted session {session.id} ({where}).")
+
+
+@main.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def doctor_command(ctx: click.Context, as_json: bool) -> None:
+    """Check every file of the vault; exit status 1 if any problem is found."""
+    from amos_vault.config import Settings
+    from amos_vault.doctor import check_vault
+    from amos_vault.errors import ConfigError
+    from amos_vault.vault import Vault, find_vault
+
+    named = ctx.obj.get("vault") or os.environ.get("AMOS_VAULT")
+    root = Path(named).expanduser().resolve() if named else find_vault(Path.cwd())
+    try:
+        vault = Vault.open(root)
+    except ConfigError:  # still check everything else, with default settings
+        vault = Vault(root=root, settings=Settings())
+    problems = check_vault(vault)
+    if as_json:
+        _emit_json({"vault": str(vault.root), "problems": [p.to_dict() for p in problems]})
+    elif not problems:
+        click.echo(f"No problems found in {vault.root}.")
+    else:
+        for problem in problems:
+            where = f"{problem.path}:{problem.line}" if problem.line else problem.path
+            click.echo(f"{where}: {problem.message}")
+            if problem.hint:
+                click.echo(f"  {problem.hint}")
+        click.echo(f"{len(problems)} problem(s) found.")
+    if problems:
+        sys.exit(1)

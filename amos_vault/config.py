@@ -1,0 +1,166 @@
+"""Settings: one typed object, resolved once from `.amos/config.toml` over the defaults.
+
+Every setting is declared here exactly once, with its default and a one-line help text; the
+commented `config.toml` that `amosvault init` writes is rendered from these declarations, so the
+file and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amos_vault.errors import ConfigError
+
+CONFIG_RELPATH = Path(".amos") / "config.toml"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How session files are created and guarded."""
+
+    folder: str = _setting("sessions", "Folder (inside the vault) that holds session files.")
+    default_kind: str = _setting(
+        "persistent", "Kind of new sessions: persistent (written to the vault) or ephemeral."
+    )
+    max_file_mb: float = _setting(
+        16.0, "Session files larger than this (MiB) are refused with an error, never loaded."
+    )
+    lock_timeout_seconds: float = _setting(
+        30.0, "How long a writer waits for another process's lock on the same session."
+    )
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """Where consolidated memory notes live."""
+
+    folder: str = _setting("memory", "Folder (inside the vault) that holds memory notes.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one vault."""
+
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+
+
+# The table name in config.toml of each section, and its type.
+SECTIONS: dict[str, type[Any]] = {
+    f.name: type(getattr(Settings(), f.name)) for f in dataclasses.fields(Settings)
+}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def render_default_config() -> str:
+    """The commented `config.toml` holding every setting with its default value."""
+    lines = [
+        "# amos-vault settings for this vault.",
+        "# Every setting is listed with its default; uncomment a line and edit it to change it.",
+        "# Everything else under .amos/ is derived state that `amosvault index` can rebuild.",
+    ]
+    for name, section_type in SECTIONS.items():
+        lines += ["", f"[{name}]"]
+        doc = (section_type.__doc__ or "").strip()
+        if doc:
+            lines.append(f"# {doc}")
+        for item in dataclasses.fields(section_type):
+            lines.append(f"# {item.metadata['help']}")
+            lines.append(f"# {item.name} = {_toml_value(item.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _coerce(value: Any, default: Any, where: str, path: Path) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, expected) and not (expected is not bool and isinstance(value, bool)):
+        return value
+    raise ConfigError(
+        f"setting {where} must be a {expected.__name__}, not {type(value).__name__} ({value!r})",
+        hint=f"fix it in {path} (the default is {_toml_value(default)})",
+        path=path,
+    )
+
+
+def settings_from_mapping(data: dict[str, Any], path: Path) -> Settings:
+    """Build settings from a parsed TOML mapping; unknown or mistyped keys raise `ConfigError`."""
+    sections: dict[str, Any] = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(
+                f"unknown section [{name}]",
+                hint=f"known sections: {', '.join(sorted(SECTIONS))}; fix {path}",
+                path=path,
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] must be a table", hint=f"fix {path}", path=path)
+        section_type = SECTIONS[name]
+        fields = {f.name: f for f in dataclasses.fields(section_type)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown setting {name}.{key}",
+                    hint=f"settings of [{name}]: {', '.join(sorted(fields))}; fix {path}",
+                    path=path,
+                )
+            kwargs[key] = _coerce(value, fields[key].default, f"{name}.{key}", path)
+        sections[name] = section_type(**kwargs)
+    return Settings(**sections)
+
+
+def load_settings(vault_root: Path) -> Settings:
+    """Read the vault's `.amos/config.toml` (a missing file means all defaults)."""
+    path = vault_root / CONFIG_RELPATH
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the settings: {exc.strerror}", path=path) from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError("the settings file is not UTF-8 text", path=path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"the settings file is not valid TOML: {exc}",
+            hint=f"fix {path}, or delete it to use the defaults",
+            path=path,
+        ) from exc
+    return settings_from_mapping(data, path)
+
+
+def user_config_dir() -> Path:
+    """The user's amos-vault config folder (XDG_CONFIG_HOME honoured); private keys live here."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "amos-vault"
+
+
+def user_cache_dir() -> Path:
+    """The user's amos-vault cache folder (XDG_CACHE_HOME honoured); models live here."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "amos-vault"
+
+
+if __name__ == "__main__":  # regenerate vault_template/.amos/config.toml
+    print(render_default_config(), end="")

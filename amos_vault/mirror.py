@@ -1,0 +1,86 @@
+"""`ActiveMirror`: the library entry point for applications."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from amos_vault.config import user_config_dir
+from amos_vault.errors import IdentityError
+from amos_vault.identity import Identity, load_identity, sign_claim, verify_claim
+from amos_vault.sessions import Session, SessionManager
+from amos_vault.vault import Vault
+
+
+class ActiveMirror:
+    """One vault, opened for an application.
+
+    >>> mirror = ActiveMirror("~/vault")
+    >>> session = mirror.create_session("Plan the MVP", tags=["work"])
+    >>> session.add_message("user", "What should the MVP contain?")
+    """
+
+    def __init__(self, vault: Vault | str | Path, *, key_dir: Path | None = None) -> None:
+        self.vault = vault if isinstance(vault, Vault) else Vault.open(vault)
+        self.key_dir = key_dir or user_config_dir()
+        self.identity: Identity | None = (
+            load_identity(self.vault.identity_path) if self.vault.identity_path.exists() else None
+        )
+        self.sessions = SessionManager(
+            self.vault, self.identity.identity_id if self.identity else None
+        )
+
+    def create_session(
+        self,
+        title: str,
+        parent: Session | str | None = None,
+        tags: Iterable[str] = (),
+        kind: str | None = None,
+        user_id: str | None = None,
+    ) -> Session:
+        """Start a session; ``parent`` is a session, id, id prefix or path."""
+        return self.sessions.create(title, parent=parent, tags=tags, kind=kind, user_id=user_id)
+
+    def load_session(self, session_id: str) -> Session:
+        """A session by id, unique id prefix or file path."""
+        return self.sessions.resolve(session_id)
+
+    def list_sessions(
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        user_id: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> list[Session]:
+        """Sessions matching every given filter, newest first."""
+        return self.sessions.list_sessions(
+            status=status, tag=tag, user_id=user_id, since=since, until=until
+        )
+
+    def delete_session(self, session_id: str) -> Session:
+        """Delete a session's file; returns the deleted session."""
+        return self.sessions.delete(session_id)
+
+    def link_sessions(self, child: Session | str, parent: Session | str | None) -> Session:
+        """Set (or with None, clear) the parent of ``child``."""
+        return self.sessions.link(child, parent)
+
+    def _owner(self) -> Identity:
+        if self.identity is None:
+            raise IdentityError(
+                "this vault has no identity.md",
+                hint="run `amosvault init` on the vault to create the owner identity",
+                path=self.vault.identity_path,
+            )
+        return self.identity
+
+    def sign(self, claim: Mapping[str, Any] | bytes | str) -> str:
+        """Sign ``claim`` with the owner's private key (base64 Ed25519 signature)."""
+        return sign_claim(self._owner(), claim, self.key_dir)
+
+    def verify(self, claim: Mapping[str, Any] | bytes | str, signature: str) -> bool:
+        """Whether ``signature`` is the owner's signature of ``claim``."""
+        return verify_claim(self._owner(), claim, signature)

@@ -1,0 +1,219 @@
+"""The vault folder on disk: where things live, safe paths, atomic writes and locks.
+
+Nothing here knows the session format; it only guarantees that what is written lands whole
+(temp file in the same folder, fsync, rename) and stays inside the vault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from amos_vault.config import Settings, load_settings
+from amos_vault.errors import LockTimeoutError, UnsafePathError, VaultNotFoundError
+
+AMOS_DIR = ".amos"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+# Folders that never hold user notes: derived state, version control, editor state, trash.
+IGNORED_DIRS = frozenset({AMOS_DIR, ".git", ".obsidian", ".trash", ".vscode", "node_modules"})
+
+
+def find_vault(start: Path) -> Path:
+    """Walk up from ``start`` to the first folder holding `.amos/`, as git does for `.git/`."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / AMOS_DIR).is_dir():
+            return folder
+    raise VaultNotFoundError(
+        f"no vault found in {here} or any folder above it",
+        hint="run `amosvault init PATH` to create one, or pass --vault PATH (or set AMOS_VAULT)",
+    )
+
+
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with owner-only permissions where it is new."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=DIR_MODE)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    The bytes go to a temp file in the same folder, are fsynced, then renamed over the target,
+    and the folder is fsynced so the rename survives a crash. A new file gets mode 0600; an
+    existing file keeps its mode.
+    """
+    ensure_dir(path.parent)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = FILE_MODE
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_new_file(path: Path, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists; returns whether it was written."""
+    if path.exists() or path.is_symlink():
+        return False
+    atomic_write(path, data)
+    return True
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block.
+
+    Waits at most ``timeout`` seconds, polling, then raises `LockTimeoutError`.
+    """
+    ensure_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(
+                        f"another process has held {path.name} for over {timeout:g} s",
+                        hint="wait for it to finish, or raise sessions.lock_timeout_seconds",
+                        path=path,
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@dataclass(frozen=True)
+class Vault:
+    """A vault folder and its settings."""
+
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, root: Path | str) -> Vault:
+        """Open the vault at ``root`` (which must hold `.amos/`) and read its settings."""
+        path = Path(root).expanduser().resolve()
+        if not (path / AMOS_DIR).is_dir():
+            raise VaultNotFoundError(
+                f"{path} is not a vault (it has no {AMOS_DIR}/ folder)",
+                hint=f"run `amosvault init {path}` to create one there",
+            )
+        return cls(root=path, settings=load_settings(path))
+
+    @property
+    def amos_dir(self) -> Path:
+        return self.root / AMOS_DIR
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / self.settings.sessions.folder
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.root / self.settings.memory.folder
+
+    @property
+    def identity_path(self) -> Path:
+        return self.root / "identity.md"
+
+    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """An exclusive cross-process lock named ``name`` under `.amos/locks/`."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return file_lock(
+            self.amos_dir / "locks" / f"{safe}.lock", self.settings.sessions.lock_timeout_seconds
+        )
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the vault root, with forward slashes."""
+        return path.relative_to(self.root).as_posix()
+
+    def resolve_inside(self, path: Path | str) -> Path:
+        """Resolve ``path`` (relative to the vault, or absolute) and refuse anything outside.
+
+        Symlinks are resolved first, so a link pointing out of the vault is refused too.
+        """
+        candidate = Path(path).expanduser()
+        if not candidate.is_absolute():
+            candidate = self.root / candidate
+        resolved = candidate.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise UnsafePathError(
+                f"{path} is outside the vault {self.root}",
+                hint="name a file inside the vault, or a session by its id",
+                path=str(path),
+            )
+        return resolved
+
+    def iter_markdown(self, folder: Path) -> Iterator[Path]:
+        """Markdown files under ``folder``, sorted, skipping ignored, hidden and temp files.
+
+        Symlinks are listed only when they resolve inside the vault.
+        """
+        if not folder.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and d[0] != ".")
+            for name in sorted(filenames):
+                if not name.endswith(".md") or name.startswith("."):
+                    continue
+                path = Path(dirpath) / name
+                if path.is_symlink():
+                    try:
+                        self.resolve_inside(path)
+                    except UnsafePathError:
+                        continue
+                yield path
+
+    def outside_links(self, folder: Path) -> list[Path]:
+        """Symlinked Markdown files under ``folder`` that point outside the vault."""
+        found = []
+        if folder.is_dir():
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and d[0] != "."]
+                for name in filenames:
+                    path = Path(dirpath) / name
+                    if name.endswith(".md") and path.is_symlink():
+                        try:
+                            self.resolve_inside(path)
+                        except UnsafePathError:
+                            found.append(path)
+        return sorted(found)
