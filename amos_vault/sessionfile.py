@@ -266,13 +266,27 @@ class SessionDocument:
 _MISSING = object()
 
 
+class _FrontMatterDumper(yaml.SafeDumper):
+    """Block style for the top-level mapping, flow style for short inner lists (``[a, b]``)."""
+
+    _top_level = True
+
+    def represent_mapping(self, tag: str, mapping: Any, flow_style: bool | None = None) -> Any:
+        if self._top_level:
+            self._top_level = False
+            flow_style = False
+        return super().represent_mapping(tag, mapping, flow_style)
+
+
 def _dump_yaml(data: dict[str, Any]) -> str:
-    text = yaml.safe_dump(
-        data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1_000_000
-    )
+    options: dict[str, Any] = {
+        "Dumper": _FrontMatterDumper, "sort_keys": False, "default_flow_style": None,
+        "width": 1_000_000,
+    }
+    text = yaml.dump(data, allow_unicode=True, **options)
     if yaml.safe_load(text) != data:  # some Unicode line breaks do not survive unescaped
-        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=1_000_000)
-    return text
+        text = yaml.dump(data, **options)
+    return str(text)
 
 
 def dump_yaml_mapping(meta: dict[str, Any]) -> list[str]:
@@ -437,7 +451,10 @@ def _parse_block(
         count = seen_headers.get(block[0].strip(), 0)
         seen_headers[block[0].strip()] = count + 1
         message_id = _derive_message_id(block[0], count)
-    index = 2 if len(block) > 1 and block[1] == "" else 1
+    # Canonical layout: header, blank line, [metadata comment], content. By hand, people also
+    # write the comment right under the header and a blank line after it; accept both.
+    blank_first = len(block) > 1 and block[1] == ""
+    index = 2 if blank_first else 1
     metadata: dict[str, Any] = {}
     if index < len(block) and (meta_match := META_RE.match(block[index])):
         try:
@@ -452,6 +469,8 @@ def _parse_block(
                 line=line + index,
             )
         index += 1
+        if not blank_first and index < len(block) and block[index] == "":
+            index += 1
     content = "\n".join(_unescape(text) for text in block[index:])
     return Message(
         id=message_id,

@@ -1,0 +1,68 @@
+"""Shared fixtures: real vaults in temp folders, keys kept in a temp config dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from amos_vault.mirror import ActiveMirror
+from amos_vault.scaffold import init_vault
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the user's config and cache folders at temp folders, for every test."""
+    config = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("AMOS_VAULT", raising=False)
+    monkeypatch.delenv("AMOS_DEBUG", raising=False)
+    return config / "amos-vault"
+
+
+@pytest.fixture
+def vault_root(tmp_path: Path, user_dirs: Path) -> Path:
+    """A fresh vault made by `init`."""
+    root = tmp_path / "vault"
+    init_vault(root, "Tester", user_dirs)
+    return root
+
+
+@pytest.fixture
+def mirror(vault_root: Path, user_dirs: Path) -> ActiveMirror:
+    """The vault opened through the library API."""
+    return ActiveMirror(vault_root, key_dir=user_dirs)
+
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def run_cli(vault_root: Path) -> RunCli:
+    """Run the real `amosvault` (as `python -m amos_vault`) in a subprocess."""
+
+    def run(
+        *args: str, input: str | None = None, cwd: Path | None = None, vault: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "amos_vault"]
+        if vault:
+            command += ["--vault", str(vault_root)]
+        return subprocess.run(
+            [*command, *args],
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            cwd=cwd or vault_root,
+            env={**os.environ, **(env or {})},
+            timeout=60,
+        )
+
+    return run
