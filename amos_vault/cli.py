@@ -169,7 +169,7 @@ def add_command(
     if content is None or content == "-":
         if sys.stdin.isatty():
             click.echo("Type the message, then Ctrl-D:", err=True)
-        content = sys.stdin.read()
+        content = sys.stdin.read().rstrip("\n")  # the newline that ends piped text
     if not content.strip():
         raise InvalidInputError(
             "the message is empty", hint="give the text as an argument or on stdin"

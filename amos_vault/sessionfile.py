@@ -271,6 +271,9 @@ class _FrontMatterDumper(yaml.SafeDumper):
 
     _top_level = True
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # never write anchors (&id001) when two keys share one value
+
     def represent_mapping(self, tag: str, mapping: Any, flow_style: bool | None = None) -> Any:
         if self._top_level:
             self._top_level = False

@@ -37,7 +37,7 @@ def test_a_whole_session_from_the_command_line(run_cli: RunCli, vault_root: Path
     child_id = json.loads(child.stdout)["id"]
 
     shown = json.loads(run_cli("show", session_id, "--json").stdout)
-    assert [m["content"] for m in shown["messages"]] == ["What goes in the MVP?", "Three parts.\n"]
+    assert [m["content"] for m in shown["messages"]] == ["What goes in the MVP?", "Three parts."]
     assert shown["messages"][1]["metadata"] == {"model": "x"}
     text = run_cli("show", session_id).stdout
     assert "Plan the MVP" in text and "Three parts." in text

@@ -40,6 +40,7 @@ def test_create_writes_a_readable_file_with_full_front_matter(mirror: ActiveMirr
     assert meta["status"] == "active" and meta["kind"] == "persistent"
     assert meta["tags"] == ["work", "mvp"]
     assert isinstance(meta["created"], dt.datetime) and isinstance(meta["updated"], dt.datetime)
+    assert "&id" not in session.path.read_text()  # no YAML anchors, even for equal values
 
 
 def test_messages_are_stored_in_order_and_reloaded(mirror: ActiveMirror) -> None:
