@@ -283,7 +283,9 @@ class _FrontMatterDumper(yaml.SafeDumper):
 
 def _dump_yaml(data: dict[str, Any]) -> str:
     options: dict[str, Any] = {
-        "Dumper": _FrontMatterDumper, "sort_keys": False, "default_flow_style": None,
+        "Dumper": _FrontMatterDumper,
+        "sort_keys": False,
+        "default_flow_style": None,
         "width": 1_000_000,
     }
     text = yaml.dump(data, allow_unicode=True, **options)
@@ -485,13 +487,14 @@ def _parse_block(
     )
 
 
-def read_session_file(path: Path, max_bytes: int) -> tuple[SessionDocument, bytes]:
-    """Read and parse ``path``; refuses files over ``max_bytes``. Returns the doc and its bytes."""
+def read_session_file(path: Path, max_mb: float) -> tuple[SessionDocument, bytes]:
+    """Read and parse ``path``; refuses files over ``max_mb`` MiB (checked before reading)."""
     try:
         size = path.stat().st_size
-        if size > max_bytes:
+        if size > int(max_mb * 2**20):
+            shown = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size} bytes"
             raise ParseError(
-                f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit",
+                f"file is {shown}, over the {max_mb:g} MiB limit for session files",
                 hint="split it, or raise sessions.max_file_mb in .amos/config.toml",
                 path=path,
             )

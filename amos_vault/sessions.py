@@ -194,7 +194,7 @@ class Session:
     def refresh(self) -> None:
         """Re-read the file (picks up hand edits)."""
         if self.path is not None:
-            doc, _ = read_session_file(self.path, self._manager.max_bytes)
+            doc, _ = read_session_file(self.path, self._manager.max_mb)
             self._doc, self._header = doc, read_header(doc, self.path)
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,6 +253,8 @@ class FileProblem:
 
     path: Path
     error: AmosError
+    session_id: str | None = None
+    """The id in its front-matter, when the file got that far."""
 
 
 class SessionManager:
@@ -261,7 +263,7 @@ class SessionManager:
     def __init__(self, vault: Vault, identity_id: str | None = None) -> None:
         self.vault = vault
         self.identity_id = identity_id
-        self.max_bytes = int(vault.settings.sessions.max_file_mb * 2**20)
+        self.max_mb = vault.settings.sessions.max_file_mb
         self._ephemeral: dict[str, Session] = {}
 
     # -- creating --------------------------------------------------------------------------
@@ -324,19 +326,21 @@ class SessionManager:
         problems: list[FileProblem] = []
         first_seen: dict[str, Path] = {}
         for path in self.vault.iter_markdown(self.vault.sessions_dir):
+            doc = None
             try:
-                doc, _ = read_session_file(path, self.max_bytes)
+                doc, _ = read_session_file(path, self.max_mb)
                 session = Session(self, doc, path)
             except ParseError as exc:
-                problems.append(FileProblem(path, exc))
+                known_id = doc.meta.get("id") if doc is not None else None
+                problems.append(FileProblem(path, exc, str(known_id) if known_id else None))
                 continue
             except OSError as exc:
                 problems.append(FileProblem(path, ParseError(f"cannot be read: {exc}", path=path)))
                 continue
             if session.id in first_seen:
-                problems.append(
-                    FileProblem(path, _duplicate(session.id, first_seen[session.id], path))
-                )
+                error = self._duplicate(session.id, [first_seen[session.id], path])
+                error.line = doc.key_line("id")
+                problems.append(FileProblem(path, error, session.id))
             else:
                 first_seen[session.id] = path
             sessions.append(session)
@@ -351,15 +355,19 @@ class SessionManager:
         matches = []
         for path in self._candidate_paths(session_id):
             try:
-                doc, _ = read_session_file(path, self.max_bytes)
+                doc, _ = read_session_file(path, self.max_mb)
             except (ParseError, OSError):
                 continue
             if str(doc.meta.get("id")) == session_id:
                 matches.append(Session(self, doc, path))
         if not matches:
-            matches = [s for s in self.scan()[0] if s.id == session_id]
+            sessions, problems = self.scan()
+            matches = [s for s in sessions if s.id == session_id]
+            broken = [p.error for p in problems if p.session_id == session_id]
+            if not matches and broken:
+                raise broken[0]  # the file with that id cannot be read: say why
         if len(matches) > 1:
-            raise _duplicate(session_id, matches[0].path, matches[1].path)
+            raise self._duplicate(session_id, [s.path for s in matches])
         if not matches:
             raise SessionNotFoundError(
                 f"no session has the id {session_id!r}",
@@ -367,12 +375,21 @@ class SessionManager:
             )
         return matches[0]
 
+    def _duplicate(self, session_id: str, paths: list[Path | None]) -> DuplicateSessionIdError:
+        names = [self.vault.relative(p) if p else "(memory)" for p in paths]
+        return DuplicateSessionIdError(
+            f"session id {session_id} is used by {len(names)} files: {' and '.join(names)}",
+            hint="give the copy a new id in its front-matter, then run `amosvault doctor`",
+            path=paths[-1],
+        )
+
     def _candidate_paths(self, session_id: str) -> list[Path]:
         # New files end in -<first 4 of id>.md: try those before reading every file.
         folder = self.vault.sessions_dir
         if len(session_id) < 4 or not folder.is_dir():
             return []
-        return sorted(folder.glob(f"**/*-{session_id[:4]}*.md"))
+        listed = set(self.vault.iter_markdown(folder))
+        return sorted(p for p in folder.glob(f"**/*-{session_id[:4]}*.md") if p in listed)
 
     def resolve(self, ref: Session | str) -> Session:
         """A session named by its id, a unique id prefix, or its file path."""
@@ -390,9 +407,12 @@ class SessionManager:
         except SessionNotFoundError:
             pass
         sessions, _ = self.scan()
-        found = {s.id: s for s in [*sessions, *self._ephemeral.values()] if s.id.startswith(ref)}
+        matches = [s for s in [*sessions, *self._ephemeral.values()] if s.id.startswith(ref)]
+        found = {s.id: s for s in matches}
+        if len(found) == 1 and len(matches) > 1:
+            raise self._duplicate(matches[0].id, [s.path for s in matches])
         if len(found) == 1:
-            return next(iter(found.values()))
+            return matches[0]
         if len(found) > 1:
             names = ", ".join(f"{s.id} ({s.title})" for s in list(found.values())[:5])
             raise AmbiguousSessionError(
@@ -413,7 +433,7 @@ class SessionManager:
             )
         if not path.is_file():
             raise SessionNotFoundError(f"no session file at {ref}", hint="check the path")
-        doc, _ = read_session_file(path, self.max_bytes)
+        doc, _ = read_session_file(path, self.max_mb)
         return Session(self, doc, path)
 
     def list_sessions(
@@ -439,16 +459,17 @@ class SessionManager:
             session._header = read_header(session._doc, None)
             return
         with self.vault.lock(f"session-{session.id}"):
-            path = session.path
+            # Write to the file itself, never over a symlink (and never out of the vault).
+            path = self.vault.resolve_inside(session.path)
             try:
-                doc, _ = read_session_file(path, self.max_bytes)
+                doc, _ = read_session_file(path, self.max_mb)
                 if str(doc.meta.get("id")) != session.id:
                     raise FileNotFoundError(path)
             except FileNotFoundError:
                 moved = self.load(session.id).path  # moved or renamed by the user
                 assert moved is not None
                 path = moved
-                doc, _ = read_session_file(path, self.max_bytes)
+                doc, _ = read_session_file(path, self.max_mb)
             change(doc)
             doc.meta["updated"] = now_utc()
             atomic_write(path, doc.render())
@@ -536,14 +557,6 @@ def filter_sessions(
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _duplicate(session_id: str, first: Path | None, second: Path | None) -> DuplicateSessionIdError:
-    return DuplicateSessionIdError(
-        f"session id {session_id} is used by two files: {first} and {second}",
-        hint="give one of them a new id (e.g. a copy made by hand), then run `amosvault doctor`",
-        path=second,
-    )
 
 
 def _wikilink(session: Session) -> str:

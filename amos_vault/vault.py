@@ -198,9 +198,11 @@ class Vault:
                 path = Path(dirpath) / name
                 if path.is_symlink():
                     try:
-                        self.resolve_inside(path)
+                        target = self.resolve_inside(path)
                     except UnsafePathError:
-                        continue
+                        continue  # never follow a link out of the vault
+                    if folder.resolve() in target.parents:
+                        continue  # the file it points to is listed itself
                 yield path
 
     def outside_links(self, folder: Path) -> list[Path]:

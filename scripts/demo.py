@@ -47,7 +47,13 @@ def main() -> None:
     trip = made["id"]
     run(vault, "add", trip, "I want three days in Lisbon in May. I love seafood and hate crowds.")
     run(
-        vault, "add", trip, "--role", "assistant", "--meta", "model=none (demo)",
+        vault,
+        "add",
+        trip,
+        "--role",
+        "assistant",
+        "--meta",
+        "model=none (demo)",
         stdin="Here is a plan:\n\n## Day 1\n- Alfama early, before the crowds\n\n"
         "## Day 2\n- Belém, then grilled sardines\n\n```\n---\nnot front-matter\n---\n```\n",
     )

@@ -49,7 +49,10 @@ def run_cli(vault_root: Path) -> RunCli:
     """Run the real `amosvault` (as `python -m amos_vault`) in a subprocess."""
 
     def run(
-        *args: str, input: str | None = None, cwd: Path | None = None, vault: bool = True,
+        *args: str,
+        input: str | None = None,
+        cwd: Path | None = None,
+        vault: bool = True,
         env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "amos_vault"]

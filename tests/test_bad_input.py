@@ -306,7 +306,6 @@ def test_custom_size_limit_from_config(env: Env) -> None:
     with pytest.raises(ParseError) as info:
         env.mirror.load_session("sessions/over.md")
     assert_names_file(info.value, "sessions/over.md", (None,))
-    assert "0.001 MiB" in str(info.value), "the error should show the configured limit"
     assert "max_file_mb" in f"{info.value} {info.value.hint}"
 
     ids = [s.id for s in env.mirror.list_sessions()]
@@ -314,39 +313,54 @@ def test_custom_size_limit_from_config(env: Env) -> None:
     assert "over00000001" not in ids
     assert_rest_works(env, over, (None,))
     assert over.read_bytes() == over_bytes
+    # Last, so the checks above run first: the message should show the limit as configured.
+    assert "0.001 MiB" in str(info.value), f"the configured limit is 0.001 MiB: {info.value}"
 
 
 # -- duplicate id -----------------------------------------------------------------------------
 
 
-def test_duplicate_id_in_an_editor_copy(env: Env) -> None:
+@pytest.fixture
+def copied(env: Env) -> tuple[Path, Path]:
+    """The good session's file and an editor's copy of it (same stem plus " 1.md")."""
     original = env.good.path
     assert original is not None
-    copy = original.with_name(f"{original.stem} 1.md")  # what "duplicate file" does in editors
+    copy = original.with_name(f"{original.stem} 1.md")
     shutil.copyfile(original, copy)
-    copy_bytes = copy.read_bytes()
-    names = (original.name, copy.name)
+    return original, copy
 
+
+def test_duplicate_id_load_by_id_names_both_files(env: Env, copied: tuple[Path, Path]) -> None:
+    copy_bytes = copied[1].read_bytes()
     with pytest.raises(DuplicateSessionIdError) as info:
         env.mirror.load_session(env.good.id)
-    assert all(name in str(info.value) for name in names), str(info.value)
-    with pytest.raises(DuplicateSessionIdError):  # a unique prefix of a doubled id, too
+    assert all(path.name in str(info.value) for path in copied), str(info.value)
+    assert copied[1].read_bytes() == copy_bytes
+
+
+def test_duplicate_id_load_by_prefix_is_refused(env: Env, copied: tuple[Path, Path]) -> None:
+    """A unique prefix of a doubled id must not silently pick one of the two files."""
+    with pytest.raises(DuplicateSessionIdError) as info:
         env.mirror.load_session(env.good.id[:6])
-    assert copy.read_bytes() == copy_bytes
+    assert all(path.name in str(info.value) for path in copied), str(info.value)
+
+
+def test_duplicate_id_is_reported_and_the_rest_works(env: Env, copied: tuple[Path, Path]) -> None:
+    original, copy = copied
+    copy_bytes = copy.read_bytes()
+    names = (original.name, copy.name)
 
     assert env.good.id in [s.id for s in env.mirror.list_sessions()]
     _, unreadable = SessionManager(Vault.open(env.root)).scan()
     doubled = [p for p in unreadable if isinstance(p.error, DuplicateSessionIdError)]
-    assert len(doubled) == 1
-    assert doubled[0].path in (original, copy)
+    assert len(doubled) == 1, unreadable
+    assert doubled[0].path in copied
     assert all(name in str(doubled[0].error) for name in names)
 
-    problems = [
-        p for p in check_vault(Vault.open(env.root)) if p.path in (env.rel(original), env.rel(copy))
-    ]
+    rels = (env.rel(original), env.rel(copy))
+    problems = [p for p in check_vault(Vault.open(env.root)) if p.path in rels]
     assert len(problems) == 1, problems
     assert all(name in problems[0].message for name in names), problems[0]
-    assert problems[0].line == 2, "the doctor should point at the 'id:' line"
     assert copy.read_bytes() == copy_bytes
 
     env.good.add_message("assistant", "written to the original only")
@@ -355,32 +369,59 @@ def test_duplicate_id_in_an_editor_copy(env: Env) -> None:
     assert "written to the original only" in original.read_text(encoding="utf-8")
 
 
+def test_duplicate_id_doctor_points_at_the_id_line(env: Env, copied: tuple[Path, Path]) -> None:
+    rels = tuple(env.rel(path) for path in copied)
+    problems = [p for p in check_vault(Vault.open(env.root)) if p.path in rels]
+    assert [p.line for p in problems] == [2], problems  # line 2 holds 'id: ...' in both files
+
+
 # -- paths that lead out of the vault ---------------------------------------------------------
 
 
-def test_symlink_pointing_outside_the_vault(env: Env, tmp_path: Path) -> None:
+@pytest.fixture
+def outside_link(env: Env, tmp_path: Path) -> tuple[Path, Path]:
+    """A session file outside the vault, and a symlink to it under sessions/.
+
+    The link is named like a file the app writes (``...-<first 4 of id>.md``), so a lookup by
+    id tries it first.
+    """
     outside = tmp_path / "elsewhere" / "2026-01-02-outside-out0.md"
     outside.parent.mkdir()
     outside.write_bytes(session_bytes("id: out0feedbeef", "title: Outside", "status: active"))
-    outside_bytes = outside.read_bytes()
-    link = env.sessions / outside.name  # named like a file of the app, so id lookups try it
+    link = env.sessions / outside.name
     link.symlink_to(outside)
+    return link, outside
+
+
+def test_symlink_outside_is_refused_by_path_and_ignored(
+    env: Env, outside_link: tuple[Path, Path]
+) -> None:
+    link, outside = outside_link
+    outside_bytes = outside.read_bytes()
     rel = env.rel(link)
 
     for ref in (rel, str(link)):
         with pytest.raises(UnsafePathError) as info:
             env.mirror.load_session(ref)
         assert rel in str(info.value)
-    with pytest.raises((SessionNotFoundError, UnsafePathError)):
-        env.mirror.load_session("out0feedbeef")
-    with pytest.raises((SessionNotFoundError, UnsafePathError)):
-        env.mirror.load_session("out0fee")
 
     assert "out0feedbeef" not in [s.id for s in env.mirror.list_sessions()]
     assert_rest_works(env, link, (None,), in_scan=False)
     assert link.is_symlink()
     assert link.readlink() == outside
     assert outside.read_bytes() == outside_bytes
+
+
+@pytest.mark.parametrize("ref", ["out0feedbeef", "out0fee"], ids=["id", "prefix"])
+def test_symlink_outside_is_not_loadable_by_id(
+    env: Env, outside_link: tuple[Path, Path], ref: str
+) -> None:
+    link, outside = outside_link
+    with pytest.raises((SessionNotFoundError, UnsafePathError)):
+        session = env.mirror.load_session(ref)
+        session.add_message("user", "must not reach the outside file nor replace the link")
+    assert link.is_symlink()
+    assert outside.read_bytes().count(b"must not reach") == 0
 
 
 DOT_DOT_REFS = [
@@ -477,7 +518,7 @@ def test_cli_doctor_names_each_file_and_line(cli_env: Env) -> None:
         if case.name in CLI_CASES:
             assert re.search(cli_location(case), result.stdout), (case.name, result.stdout)
     assert "sessions/link.md: " in result.stdout
-    assert cli_env.good.relative_path not in result.stdout
+    assert f"{cli_env.good.relative_path}:" not in result.stdout
     assert snapshot(cli_env) == before
 
 

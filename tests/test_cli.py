@@ -31,7 +31,9 @@ def test_a_whole_session_from_the_command_line(run_cli: RunCli, vault_root: Path
     assert made.returncode == 0, made.stderr
     session_id = json.loads(made.stdout)["id"]
     assert run_cli("add", session_id[:5], "What goes in the MVP?").returncode == 0
-    piped = run_cli("add", session_id, "--role", "assistant", "--meta", "model=x", input="Three parts.\n")
+    piped = run_cli(
+        "add", session_id, "--role", "assistant", "--meta", "model=x", input="Three parts.\n"
+    )
     assert piped.returncode == 0, piped.stderr
     child = run_cli("new", "Follow-up", "--parent", session_id, "--json")
     child_id = json.loads(child.stdout)["id"]
@@ -44,9 +46,18 @@ def test_a_whole_session_from_the_command_line(run_cli: RunCli, vault_root: Path
 
     listed = run_cli("list")
     assert listed.returncode == 0
-    assert listed.stdout.splitlines()[0].split() == ["ID", "STATUS", "CREATED", "MSGS", "TAGS", "TITLE"]
+    assert listed.stdout.splitlines()[0].split() == [
+        "ID",
+        "STATUS",
+        "CREATED",
+        "MSGS",
+        "TAGS",
+        "TITLE",
+    ]
     assert session_id in listed.stdout and child_id in listed.stdout
-    assert [s["id"] for s in json.loads(run_cli("list", "--tag", "work", "--json").stdout)] == [session_id]
+    assert [s["id"] for s in json.loads(run_cli("list", "--tag", "work", "--json").stdout)] == [
+        session_id
+    ]
 
     assert run_cli("pause", session_id).returncode == 0
     refused = run_cli("pause", session_id)
@@ -56,7 +67,9 @@ def test_a_whole_session_from_the_command_line(run_cli: RunCli, vault_root: Path
         "  from paused you can: resume, complete",
     ]
     assert run_cli("complete", session_id).returncode == 0
-    assert json.loads(run_cli("list", "--status", "completed", "--json").stdout)[0]["id"] == session_id
+    assert (
+        json.loads(run_cli("list", "--status", "completed", "--json").stdout)[0]["id"] == session_id
+    )
 
     linked = run_cli("link", child_id, "--none")
     assert linked.returncode == 0 and "no parent" in linked.stdout
@@ -99,7 +112,13 @@ def test_init_never_overwrites_and_opens_cleanly(run_cli: RunCli, tmp_path: Path
     target = tmp_path / "fresh"
     first = run_cli("init", str(target), "--name", "Ana", vault=False)
     assert first.returncode == 0, first.stderr
-    for relative in ("README.md", "identity.md", "memory/README.md", ".amos/config.toml", ".gitignore"):
+    for relative in (
+        "README.md",
+        "identity.md",
+        "memory/README.md",
+        ".amos/config.toml",
+        ".gitignore",
+    ):
         assert (target / relative).is_file(), relative
     assert (target / "sessions").is_dir()
     assert oct((target / "identity.md").stat().st_mode & 0o777) == "0o600"

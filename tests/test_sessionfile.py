@@ -17,7 +17,7 @@ from amos_vault.sessionfile import (
     read_header,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 20, 10, 2, 11, tzinfo=UTC)
 
 HAND_WRITTEN = """---
@@ -138,7 +138,7 @@ def test_content_that_looks_like_a_header_or_metadata_is_escaped() -> None:
         [
             "**user** · 2026-11-20 10:00:00Z ^m-fake",
             "\\**assistant** · already escaped once",
-            "<!-- amos-meta: {\"x\": 1} -->",
+            '<!-- amos-meta: {"x": 1} -->',
             "---",
             "```",
         ]
@@ -149,7 +149,7 @@ def test_content_that_looks_like_a_header_or_metadata_is_escaped() -> None:
     parsed = parse_session_bytes(doc.render())
     assert [m.content for m in parsed.messages] == [tricky, ""]
     assert parsed.messages[0].metadata == {"k": "-->"}
-    assert "-->\"" not in doc.render().decode()  # the comment cannot be closed early
+    assert '-->"' not in doc.render().decode()  # the comment cannot be closed early
 
 
 def test_hand_edit_of_a_message_is_picked_up() -> None:
@@ -202,8 +202,10 @@ content = st.lists(st.one_of(hostile_lines, st.text(text_chars, max_size=30)), m
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(text_chars, max_size=10),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(text_chars, max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(text_chars, max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 messages = st.builds(
@@ -227,9 +229,7 @@ titles = st.text(text_chars, min_size=1, max_size=40).filter(
 @given(
     title=titles,
     tags=st.lists(st.from_regex(r"[a-z][a-z0-9_/-]{0,10}", fullmatch=True), max_size=4),
-    extra=st.dictionaries(
-        st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), json_values, max_size=3
-    ),
+    extra=st.dictionaries(st.from_regex(r"x_[a-z]{1,6}", fullmatch=True), json_values, max_size=3),
     msgs=st.lists(messages, max_size=5, unique_by=lambda m: m.id),
     crlf=st.booleans(),
 )

@@ -116,7 +116,7 @@ def test_list_filters_and_prefix_lookup(mirror: ActiveMirror) -> None:
     assert [s.id for s in mirror.list_sessions(status="completed")] == [b.id]
     assert [s.id for s in mirror.list_sessions(tag="work")] == [a.id]
     assert [s.id for s in mirror.list_sessions(user_id="u2")] == [b.id]
-    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     assert mirror.list_sessions(since=future) == []
     assert len(mirror.list_sessions(until=future)) == 2
     assert mirror.load_session(a.id[:6]).id == a.id
@@ -163,7 +163,11 @@ def test_an_edit_saved_by_an_editor_meanwhile_is_kept(mirror: ActiveMirror) -> N
     session.path.write_text(text)
     session.add_message("assistant", "reply from the app")
     contents = [m.content for m in mirror.load_session(session.id).messages]
-    assert contents == ["first draft, corrected by hand", "Typed in the editor.", "reply from the app"]
+    assert contents == [
+        "first draft, corrected by hand",
+        "Typed in the editor.",
+        "reply from the app",
+    ]
 
 
 def test_a_session_moved_by_the_user_is_found_again(mirror: ActiveMirror, vault_root: Path) -> None:
@@ -225,7 +229,9 @@ APPENDER = textwrap.dedent(
 )
 
 
-def test_two_processes_appending_at_once_lose_nothing(mirror: ActiveMirror, vault_root: Path) -> None:
+def test_two_processes_appending_at_once_lose_nothing(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
     session = mirror.create_session("Contended")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     procs = [
