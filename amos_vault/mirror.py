@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from amos_vault.config import user_config_dir
+from amos_vault.config import user_cache_dir, user_config_dir
 from amos_vault.errors import IdentityError
 from amos_vault.identity import Identity, load_identity, sign_claim, verify_claim
 from amos_vault.sessions import Session, SessionManager
 from amos_vault.vault import Vault
+
+if TYPE_CHECKING:
+    from amos_vault.retrieval import MemoryQuery, SearchResult
+    from amos_vault.search import SearchEngine
+    from amos_vault.sync import Progress, SyncReport
 
 
 class ActiveMirror:
@@ -22,9 +27,17 @@ class ActiveMirror:
     >>> session.add_message("user", "What should the MVP contain?")
     """
 
-    def __init__(self, vault: Vault | str | Path, *, key_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        vault: Vault | str | Path,
+        *,
+        key_dir: Path | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.vault = vault if isinstance(vault, Vault) else Vault.open(vault)
         self.key_dir = key_dir or user_config_dir()
+        self.cache_dir = cache_dir or user_cache_dir()
+        self._engine: SearchEngine | None = None
         self.identity: Identity | None = (
             load_identity(self.vault.identity_path) if self.vault.identity_path.exists() else None
         )
@@ -84,3 +97,30 @@ class ActiveMirror:
     def verify(self, claim: Mapping[str, Any] | bytes | str, signature: str) -> bool:
         """Whether ``signature`` is the owner's signature of ``claim``."""
         return verify_claim(self._owner(), claim, signature)
+
+    # -- search ----------------------------------------------------------------------------
+    @property
+    def engine(self) -> SearchEngine:
+        """The vault's search engine (opened, with the embedding model, on first use)."""
+        if self._engine is None:
+            from amos_vault.search import SearchEngine
+
+            self._engine = SearchEngine(self.vault, self.cache_dir)
+        return self._engine
+
+    def index(self, progress: Progress | None = None, rebuild: bool = False) -> SyncReport:
+        """Bring the search index up to date with the vault's files."""
+        return self.engine.sync(progress, rebuild=rebuild)
+
+    def search(self, query: MemoryQuery | str, *, sync: bool = True) -> SearchResult:
+        """Hybrid search over the vault; by default the index is brought up to date first.
+
+        >>> mirror.search(MemoryQuery("where did we plan to eat?", k=5, tags=("travel",)))
+        """
+        from amos_vault.retrieval import MemoryQuery
+
+        if isinstance(query, str):
+            query = MemoryQuery(query)
+        if sync:
+            self.engine.sync()
+        return self.engine.search(query)

@@ -115,9 +115,17 @@ class Session:
 
     # -- changes ---------------------------------------------------------------------------
     def add_message(
-        self, role: str, content: str, metadata: Mapping[str, Any] | None = None
+        self,
+        role: str,
+        content: str,
+        metadata: Mapping[str, Any] | None = None,
+        timestamp: dt.datetime | None = None,
     ) -> Message:
-        """Append a message and write it to the file at once; returns the stored message."""
+        """Append a message and write it to the file at once; returns the stored message.
+
+        ``timestamp`` (default: now) lets an import keep the time a message was really sent;
+        ``metadata`` may carry a ``name`` for multi-party chats (who spoke, beyond the role).
+        """
         if role not in ROLES:
             raise InvalidInputError(
                 f"unknown role {role!r}", hint=f"use one of: {', '.join(ROLES)}"
@@ -126,6 +134,7 @@ class Session:
             raise InvalidInputError("message content must be text")
         check_text(content, "message content")
         data = normalize_metadata(metadata)
+        when = now_utc() if timestamp is None else _aware(timestamp).replace(microsecond=0)
         added: list[Message] = []
 
         def append(doc: SessionDocument) -> None:
@@ -142,7 +151,7 @@ class Session:
                 )
             taken = {m.id for m in doc.messages}
             message_id = _new_message_id(taken)
-            message = Message(message_id, role, content, now_utc(), data)
+            message = Message(message_id, role, content, when, data)
             doc.append_message(message)
             added.append(message)
 

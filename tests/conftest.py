@@ -10,18 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from amos_vault.config import user_cache_dir
 from amos_vault.mirror import ActiveMirror
+from amos_vault.models import DEFAULT_MODEL_NAME, default_model_dir, model_problems
 from amos_vault.scaffold import init_vault
 
 ROOT = Path(__file__).resolve().parent.parent
+# The real embedding model, installed by `make test` (amosvault model install) before pytest.
+REAL_MODEL = default_model_dir(user_cache_dir())
 
 
 @pytest.fixture(autouse=True)
 def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the user's config and cache folders at temp folders, for every test."""
     config = tmp_path / "xdg-config"
+    cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    if REAL_MODEL.is_dir():  # the same model, seen from the temp cache folder
+        models = cache / "amos-vault" / "models"
+        models.mkdir(parents=True)
+        (models / DEFAULT_MODEL_NAME).symlink_to(REAL_MODEL)
     monkeypatch.delenv("AMOS_VAULT", raising=False)
     monkeypatch.delenv("AMOS_DEBUG", raising=False)
     return config / "amos-vault"
@@ -69,3 +78,11 @@ def run_cli(vault_root: Path) -> RunCli:
         )
 
     return run
+
+
+@pytest.fixture
+def model_dir() -> Path:
+    """The real embedding model; a clear failure (not a skip) when it is not installed."""
+    problems = model_problems(REAL_MODEL)
+    assert not problems, f"the embedding model is missing ({problems[0]}): run `make test`"
+    return REAL_MODEL

@@ -1,0 +1,131 @@
+"""The search engine of one vault: opens the index, the sidecar and the model, keeps them in
+sync with the files through the one sync path, and answers queries.
+
+Everything it writes lives under ``.amos/index/`` and is derived: deleting that folder and
+running `amosvault index` gives the same search results.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from amos_vault.embeddings import Embedder, open_embedder
+from amos_vault.errors import AmosError
+from amos_vault.index import SCHEMA_VERSION, SearchIndex
+from amos_vault.models import DEFAULT_MODEL_ID, EMBEDDING_DIM
+from amos_vault.retrieval import MemoryQuery, Retriever, SearchResult
+from amos_vault.sync import Engines, Manifest, Progress, SyncReport, apply_changes, plan_changes
+from amos_vault.vault import Vault
+from amos_vault.vectors import SidecarError, VectorStore
+
+
+class SearchEngine:
+    """Index, vectors and model of one vault, warm for repeated queries."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        cache_dir: Path,
+        *,
+        embedder: Embedder | None = None,
+        use_model: bool = True,
+    ) -> None:
+        self.vault = vault
+        self.folder = vault.amos_dir / "index"
+        self.notices: list[str] = []
+        self.embedder = embedder
+        if self.embedder is None and use_model:
+            try:
+                settings = vault.settings.search
+                self.embedder = open_embedder(
+                    settings.model,
+                    cache_dir,
+                    threads=settings.threads or None,
+                    batch_size=settings.batch_size,
+                )
+            except AmosError as exc:
+                self.notices.append(
+                    f"semantic search is off: {exc.message}; {exc.hint or ''} "
+                    "(searching by full text only)".replace(" ;", ";")
+                )
+        self._open()
+
+    def _open(self) -> None:
+        stale = _stored_schema(self.folder / "files.json") not in (None, SCHEMA_VERSION)
+        if stale:
+            self._destroy()
+        self.index = SearchIndex(self.folder / "tantivy")
+        self.manifest = Manifest.load(self.folder / "files.json")
+        indexed = sum(len(r.keys) for r in self.manifest.files.values())
+        if indexed != self.index.num_docs():  # the index was deleted or lost commits
+            self.manifest.files.clear()
+        self.vectors: VectorStore | None = None
+        if self.embedder is not None:
+            model_id, dim = self.embedder.model_id, self.embedder.dim
+            try:
+                self.vectors = VectorStore.open(self.folder / "vectors", model_id, dim)
+            except SidecarError as exc:
+                self.notices.append(f"{exc.message}: rebuilding the vectors")
+                shutil.rmtree(self.folder / "vectors", ignore_errors=True)
+                self.vectors = VectorStore(self.folder / "vectors", model_id, dim)
+
+    def _destroy(self) -> None:
+        for name in ("tantivy", "vectors", "files.json"):
+            target = self.folder / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+
+    @property
+    def mode(self) -> str:
+        """``hybrid`` with a model, ``full-text`` without."""
+        return "hybrid" if self.vectors is not None else "full-text"
+
+    def sync(self, progress: Progress | None = None, rebuild: bool = False) -> SyncReport:
+        """Bring the index up to date with the vault's files (one writer at a time)."""
+        with self.vault.lock("index"):
+            if rebuild:
+                self._destroy()
+                self._open()
+            else:  # another process may have synced since we opened
+                self.manifest = Manifest.load(self.folder / "files.json")
+                self.index.index.reload()
+            keys = self.vectors.live_keys() if self.vectors is not None else None
+            plan = plan_changes(self.vault, self.manifest, keys)
+            engines = Engines(self.index, self.vectors, self.embedder)
+            return apply_changes(self.vault, plan, engines, self.manifest, progress)
+
+    def search(self, query: MemoryQuery) -> SearchResult:
+        """Run ``query`` on the index as it is (call `sync` first for fresh results)."""
+        notice = "; ".join(self.notices) or None
+        retriever = Retriever(
+            self.index, self.vectors, self.embedder, self.vault.settings.search, notice
+        )
+        return retriever.search(query)
+
+    def status(self) -> dict[str, Any]:
+        """Files and chunks indexed, the model, and files that were read as plain text."""
+        errors = {rel: r.error for rel, r in self.manifest.files.items() if r.error}
+        return {
+            "files": len(self.manifest.files),
+            "chunks": self.index.num_docs(),
+            "vectors": len(self.vectors) if self.vectors is not None else 0,
+            "mode": self.mode,
+            "model": self.embedder.model_id if self.embedder else None,
+            "errors": errors,
+            "notices": list(self.notices),
+        }
+
+
+def _stored_schema(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text()).get("schema"))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+__all__ = ["DEFAULT_MODEL_ID", "EMBEDDING_DIM", "SearchEngine"]

@@ -1,0 +1,282 @@
+"""The vector sidecar: one embedding per chunk, keyed by chunk key and content hash.
+
+On disk (under ``.amos/index/vectors/``) the vectors are float16 segments (``.npz``) plus a
+JSON manifest naming the live segments and their deleted rows. A change writes a new segment
+and fsyncs it before the manifest that points to it is renamed into place, so a crash at any
+moment leaves either the old or the new state, never a mix. Deleted rows are dropped by
+compaction once they pile up. In memory the vectors are float32, and search is an exact dot
+product with numpy (fine up to about a million chunks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amos_vault.chunks import KINDS, Chunk
+from amos_vault.errors import AmosError
+from amos_vault.vault import atomic_write, ensure_dir
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+_KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
+
+
+class SidecarError(AmosError):
+    """The vector sidecar is missing a file or is damaged (it can always be rebuilt)."""
+
+
+class VectorStore:
+    """Vectors of chunks, with the few per-chunk attributes ranking needs."""
+
+    def __init__(self, folder: Path, model_id: str, dim: int) -> None:
+        self.folder = folder
+        self.model_id = model_id
+        self.dim = dim
+        self.keys = np.zeros(0, np.uint64)
+        self.session_keys = np.zeros(0, np.uint64)
+        self.prev_keys = np.zeros(0, np.uint64)
+        self.next_keys = np.zeros(0, np.uint64)
+        self.kinds = np.zeros(0, np.uint8)
+        self.hashes: list[str] = []
+        self.authors: list[str] = []
+        self.matrix = np.zeros((0, dim), np.float32)
+        self.alive = np.zeros(0, bool)
+        self._row_of: dict[int, int] = {}
+        self._row_of_hash: dict[str, int] = {}
+        self._segments: list[dict[str, object]] = []  # {"file", "rows", "first", "deleted"}
+        self._next_segment = 0
+        self._pending: list[tuple[Chunk, np.ndarray]] = []
+        self._pending_deletes: set[int] = set()
+        self._author_array: np.ndarray | None = None
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: Path, model_id: str, dim: int) -> VectorStore:
+        """Load the sidecar; an empty store when there is none or it holds another model's
+        vectors. Raises `SidecarError` when files are missing or damaged."""
+        store = cls(folder, model_id, dim)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            return store
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            if manifest.get("version") != FORMAT_VERSION:
+                return store
+            if manifest["model_id"] != model_id or manifest["dim"] != dim:
+                return store  # another model: every vector must be recomputed
+            store._next_segment = int(manifest["next_segment"])
+            for entry in manifest["segments"]:
+                store._load_segment(entry["file"], set(entry["deleted"]))
+        except SidecarError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SidecarError(
+                f"the vector sidecar is damaged ({exc})",
+                hint="it is rebuilt from the vault on the next `amosvault index`",
+                path=folder,
+            ) from exc
+        return store
+
+    def _load_segment(self, name: str, deleted: set[int]) -> None:
+        path = self.folder / name
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise SidecarError(f"vector segment {name} is missing", path=path) from None
+        rows = len(arrays["keys"])
+        if arrays["vectors"].shape != (rows, self.dim):
+            raise SidecarError(f"vector segment {name} has the wrong shape", path=path)
+        first = len(self.keys)
+        alive = np.ones(rows, bool)
+        alive[list(deleted)] = False
+        self._append_rows(arrays, alive)
+        self._segments.append(
+            {"file": name, "rows": rows, "first": first, "deleted": sorted(deleted)}
+        )
+
+    def _append_rows(self, arrays: dict[str, np.ndarray], alive: np.ndarray) -> None:
+        first = len(self.keys)
+        self.keys = np.concatenate([self.keys, arrays["keys"].astype(np.uint64)])
+        self.session_keys = np.concatenate([self.session_keys, arrays["session_keys"]])
+        self.prev_keys = np.concatenate([self.prev_keys, arrays["prev_keys"]])
+        self.next_keys = np.concatenate([self.next_keys, arrays["next_keys"]])
+        self.kinds = np.concatenate([self.kinds, arrays["kinds"]])
+        self.hashes += [str(h) for h in arrays["hashes"]]
+        self.authors += [str(a) for a in arrays["authors"]]
+        self.matrix = np.concatenate([self.matrix, arrays["vectors"].astype(np.float32)])
+        self.alive = np.concatenate([self.alive, alive])
+        self._author_array = None
+        for offset in np.flatnonzero(alive):
+            row = first + int(offset)
+            self._row_of[int(self.keys[row])] = row
+            self._row_of_hash[self.hashes[row]] = row
+
+    # -- queries about content -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def has(self, key: int, content_hash: str) -> bool:
+        """Whether chunk ``key`` already has the vector of this exact content."""
+        if key in self._pending_deletes:
+            return False
+        row = self._row_of.get(key)
+        return row is not None and self.hashes[row] == content_hash
+
+    def vector_for(self, content_hash: str) -> np.ndarray | None:
+        """A stored vector of text with this hash (from any chunk), to avoid re-embedding."""
+        row = self._row_of_hash.get(content_hash)
+        return None if row is None else self.matrix[row]
+
+    def live_keys(self) -> set[int]:
+        """Keys of every live row."""
+        return set(self._row_of)
+
+    def row_of(self, key: int) -> int | None:
+        """The matrix row of chunk ``key``."""
+        return self._row_of.get(key)
+
+    # -- changes ---------------------------------------------------------------------------
+    def upsert(self, chunk: Chunk, vector: np.ndarray) -> None:
+        """Set the vector of ``chunk`` (applied at `commit`; a later call wins)."""
+        self._pending_deletes.discard(chunk.key)
+        self._pending.append((chunk, np.asarray(vector, np.float32)))
+
+    def delete(self, keys: Sequence[int]) -> None:
+        """Drop the vectors of these chunk keys (applied at `commit`; a later call wins)."""
+        dropped = {int(k) for k in keys}
+        if dropped:
+            self._pending = [(c, v) for c, v in self._pending if c.key not in dropped]
+            self._pending_deletes.update(dropped)
+
+    def commit(self) -> None:
+        """Apply pending changes in memory and on disk (crash-safe)."""
+        if not self._pending and not self._pending_deletes:
+            return
+        replaced = {c.key for c, _v in self._pending}
+        for key in self._pending_deletes | replaced:
+            row = self._row_of.pop(key, None)
+            if row is not None:
+                self.alive[row] = False
+                if self._row_of_hash.get(self.hashes[row]) == row:
+                    del self._row_of_hash[self.hashes[row]]
+        latest = {c.key: (c, v) for c, v in self._pending}
+        self._pending, self._pending_deletes = [], set()
+        new_files: list[str] = []
+        if latest:
+            arrays = _arrays_of(list(latest.values()), self.dim)
+            name = self._write_segment(arrays)
+            new_files.append(name)
+            first = len(self.keys)
+            self._append_rows(arrays, np.ones(len(latest), bool))
+            self._segments.append(
+                {"file": name, "rows": len(latest), "first": first, "deleted": []}
+            )
+        for segment in self._segments:
+            first, rows = int(segment["first"]), int(segment["rows"])  # type: ignore[call-overload]
+            segment["deleted"] = np.flatnonzero(~self.alive[first : first + rows]).tolist()
+        dead = int((~self.alive).sum())
+        if dead and (dead > 0.25 * len(self.alive) or len(self._segments) > 16):
+            self._compact()
+        else:
+            self._write_manifest()
+
+    def _write_segment(self, arrays: dict[str, np.ndarray]) -> str:
+        ensure_dir(self.folder)
+        name = f"seg-{self._next_segment:06d}.npz"
+        self._next_segment += 1
+        tmp = self.folder / f".{name}.tmp"
+        stored = {k: v.astype(np.float16) if k == "vectors" else v for k, v in arrays.items()}
+        save: Any = np.savez  # its stub types **arrays as flags
+        with tmp.open("wb") as handle:
+            save(handle, **stored)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.folder / name)
+        return name
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "version": FORMAT_VERSION,
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "next_segment": self._next_segment,
+            "segments": [{"file": s["file"], "deleted": s["deleted"]} for s in self._segments],
+        }
+        atomic_write(self.folder / MANIFEST, json.dumps(manifest).encode())
+        self._remove_unreferenced()
+
+    def _remove_unreferenced(self) -> None:
+        live = {str(s["file"]) for s in self._segments} | {MANIFEST}
+        for path in self.folder.iterdir():
+            if path.name not in live:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def _compact(self) -> None:
+        rows = np.flatnonzero(self.alive)
+        arrays: dict[str, np.ndarray] = {
+            "keys": self.keys[rows],
+            "session_keys": self.session_keys[rows],
+            "prev_keys": self.prev_keys[rows],
+            "next_keys": self.next_keys[rows],
+            "kinds": self.kinds[rows],
+            "hashes": np.array([self.hashes[r] for r in rows], dtype="U32"),
+            "authors": np.array([self.authors[r] for r in rows], dtype=str),
+            "vectors": self.matrix[rows],
+        }
+        if len(rows) == 0:
+            arrays["authors"] = np.zeros(0, "U1")
+        name = self._write_segment(arrays)
+        fresh = VectorStore(self.folder, self.model_id, self.dim)
+        fresh._next_segment = self._next_segment
+        fresh._append_rows(arrays, np.ones(len(rows), bool))
+        fresh._segments = [{"file": name, "rows": len(rows), "first": 0, "deleted": []}]
+        self.__dict__.update(fresh.__dict__)
+        self._write_manifest()
+
+    # -- search ----------------------------------------------------------------------------
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of ``query`` with every row (dead rows score -inf)."""
+        if not len(self.keys):
+            return np.zeros(0, np.float32)
+        result = self.matrix @ np.asarray(query, np.float32)
+        result[~self.alive] = -np.inf
+        return result
+
+    def author_array(self) -> np.ndarray:
+        """Authors of all rows as one array, cached."""
+        if self._author_array is None or len(self._author_array) != len(self.keys):
+            self._author_array = np.asarray(self.authors, dtype=object)
+        return self._author_array
+
+    def kind_mask(self, kinds: Sequence[str]) -> np.ndarray:
+        """Rows whose chunk kind is one of ``kinds``."""
+        codes = [_KIND_CODE[k] for k in kinds if k in _KIND_CODE]
+        return np.isin(self.kinds, codes)
+
+
+def _arrays_of(items: list[tuple[Chunk, np.ndarray]], dim: int) -> dict[str, np.ndarray]:
+    from amos_vault.chunks import chunk_key
+
+    def key_of(chunk_id: str) -> int:
+        return chunk_key(chunk_id) if chunk_id else 0
+
+    chunks = [c for c, _v in items]
+    return {
+        "keys": np.array([c.key for c in chunks], np.uint64),
+        "session_keys": np.array([c.session_key for c in chunks], np.uint64),
+        "prev_keys": np.array([key_of(c.prev_id) for c in chunks], np.uint64),
+        "next_keys": np.array([key_of(c.next_id) for c in chunks], np.uint64),
+        "kinds": np.array([_KIND_CODE[c.kind] for c in chunks], np.uint8),
+        "hashes": np.array([c.hash for c in chunks], dtype="U32"),
+        "authors": np.array([c.author for c in chunks] or [""], dtype=str)[: len(chunks)],
+        "vectors": np.stack([v for _c, v in items]).astype(np.float32).reshape(-1, dim),
+    }

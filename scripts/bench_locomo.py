@@ -1,0 +1,213 @@
+"""Retrieval quality on LoCoMo-format data: turn-level evidence recall@k.
+
+Each conversation becomes a vault of session files written through the public API (one
+session per LoCoMo session, its real date, speakers kept as message names, photo captions as
+text), indexed by the normal pipeline, then every answerable question (categories 1-4 with
+evidence) is searched within its own vault. Reports, for bm25, dense and hybrid ranking:
+evidence recall@k over message chunks (overall and per category) and session-level recall.
+The dataset's observation/summary fields are never indexed.
+
+Usage: python scripts/bench_locomo.py --data PATH [--k 5,10,25] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from amos_vault.config import user_cache_dir
+from amos_vault.mirror import ActiveMirror
+from amos_vault.retrieval import MemoryQuery, Retriever
+from amos_vault.scaffold import init_vault
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+SESSION_KS = (1, 3, 5, 10)
+
+
+def parse_when(text: str) -> dt.datetime:
+    """LoCoMo's "1:56 pm on 8 May, 2023" as a UTC datetime."""
+    match = re.match(r"\s*(\d+):(\d+)\s*(am|pm)\s+on\s+(\d+)\s+(\w+),?\s+(\d{4})", text, re.I)
+    if not match:
+        raise ValueError(f"unrecognised LoCoMo date {text!r}")
+    hour, minute, half, day, month, year = match.groups()
+    hour_24 = int(hour) % 12 + (12 if half.lower() == "pm" else 0)
+    month_number = dt.datetime.strptime(month[:3], "%b").month
+    return dt.datetime(int(year), month_number, int(day), hour_24, int(minute), tzinfo=dt.UTC)
+
+
+def evidence_of(question: dict) -> list[str]:
+    """The question's evidence turn ids (some entries hold several, split on ';')."""
+    ids = [part.strip() for item in question.get("evidence", []) for part in item.split(";")]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def build_vault(
+    conversation: dict, root: Path, key_dir: Path
+) -> tuple[ActiveMirror, dict[str, str]]:
+    """Write one conversation as a vault; returns it and chunk id -> dia_id."""
+    init_vault(root, conversation["sample_id"], key_dir)
+    mirror = ActiveMirror(root, key_dir=key_dir)
+    talk = conversation["conversation"]
+    speaker_a = talk["speaker_a"]
+    numbers = sorted(int(k.split("_")[1]) for k in talk if re.fullmatch(r"session_\d+", k))
+    dia_of: dict[str, str] = {}
+    for number in numbers:
+        when = parse_when(talk[f"session_{number}_date_time"])
+        session = mirror.create_session(
+            f"{talk['speaker_a']} and {talk['speaker_b']}, session {number}"
+        )
+        for offset, turn in enumerate(talk[f"session_{number}"]):
+            text = turn["text"]
+            if turn.get("blip_caption"):
+                text += f" [shared a photo: {turn['blip_caption']}]"
+            message = session.add_message(
+                "user" if turn["speaker"] == speaker_a else "assistant",
+                text,
+                metadata={"name": turn["speaker"]},
+                timestamp=when + dt.timedelta(seconds=offset),
+            )
+            assert session.path is not None
+            dia_of[f"message:{mirror.vault.relative(session.path)}#{message.id}"] = turn["dia_id"]
+        session.complete()
+    return mirror, dia_of
+
+
+MODES = {
+    "bm25": None,  # the full-text path, as without a model
+    "dense": {"bm25_weight": 0.0, "session_weight": 0.0, "author_weight": 0.0, "dense_weight": 1.0},
+    "hybrid": {},
+}
+
+
+def evaluate(data: list[dict], ks: list[int], work: Path, modes: list[str]) -> dict:
+    """Recall figures per mode, overall and per category."""
+    rows: dict[str, list[dict]] = {m: [] for m in modes}
+    timings = {"write_s": 0.0, "index_s": 0.0, "turns": 0, "queries": 0}
+    query_ms: list[float] = []
+    deep = max(max(ks), 50)
+    for number, conversation in enumerate(data):
+        started = time.perf_counter()
+        mirror, dia_of = build_vault(conversation, work / f"vault-{number}", work / "keys")
+        timings["write_s"] += time.perf_counter() - started
+        timings["turns"] += len(dia_of)
+        started = time.perf_counter()
+        mirror.index()
+        timings["index_s"] += time.perf_counter() - started
+        engine = mirror.engine
+        session_of = {cid: dia.split(":")[0] for cid, dia in dia_of.items()}
+        questions = [
+            q for q in conversation["qa"] if q.get("category") in CATEGORIES and evidence_of(q)
+        ]
+        for mode in modes:
+            settings = mirror.vault.settings.search
+            if MODES[mode] is not None:
+                settings = dataclasses.replace(settings, **MODES[mode])
+            retriever = Retriever(
+                engine.index,
+                engine.vectors if MODES[mode] is not None else None,
+                engine.embedder if MODES[mode] is not None else None,
+                settings,
+            )
+            for question in questions:
+                t0 = time.perf_counter()
+                result = retriever.search(
+                    MemoryQuery(question["question"], k=deep, kinds=("message",))
+                )
+                if mode == "hybrid":
+                    query_ms.append((time.perf_counter() - t0) * 1000)
+                ranked = [dia_of.get(h.chunk_id, "") for h in result.hits]
+                evidence = set(evidence_of(question))
+                row = {"category": question["category"]}
+                for k in ks:
+                    row[f"R@{k}"] = len(evidence & set(ranked[:k])) / len(evidence)
+                sessions: list[str] = []
+                for hit in result.hits:
+                    sid = session_of.get(hit.chunk_id)
+                    if sid and sid not in sessions:
+                        sessions.append(sid)
+                wanted = {e.split(":")[0] for e in evidence}
+                for k in SESSION_KS:
+                    row[f"S@{k}"] = len(wanted & set(sessions[:k])) / len(wanted)
+                rows[mode].append(row)
+        timings["queries"] += len(questions)
+        print(
+            f"  {conversation['sample_id']}: {len(dia_of)} turns, {len(questions)} questions",
+            file=sys.stderr,
+        )
+    report: dict = {
+        "timings": timings,
+        "query_ms_p50": statistics.median(query_ms) if query_ms else None,
+    }
+    for mode, mode_rows in rows.items():
+        report[mode] = summarise(mode_rows, ks)
+    return report
+
+
+def summarise(rows: list[dict], ks: list[int]) -> dict:
+    """Mean of every measure, overall and per category."""
+    measures = [f"R@{k}" for k in ks] + [f"S@{k}" for k in SESSION_KS]
+    out: dict = {
+        "overall": {m: statistics.fmean(r[m] for r in rows) for m in measures},
+        "n": len(rows),
+    }
+    for category, name in CATEGORIES.items():
+        subset = [r for r in rows if r["category"] == category]
+        if subset:
+            out[name] = {m: statistics.fmean(r[m] for r in subset) for m in measures}
+            out[name]["n"] = len(subset)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON file")
+    parser.add_argument("--k", default="5,10,25", help="comma-separated k values")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--modes", default="bm25,dense,hybrid")
+    parser.add_argument("--limit", type=int, help="only the first N conversations (quick runs)")
+    parser.add_argument("--work", type=Path, help="folder for the vaults (default: a temp folder)")
+    options = parser.parse_args()
+    ks = sorted({int(k) for k in options.k.split(",")} | {10})
+    modes = [m.strip() for m in options.modes.split(",")]
+    data = json.loads(options.data.read_text())[: options.limit]
+    work = options.work or Path(tempfile.mkdtemp(prefix="amos-locomo-"))
+    print(
+        f"LoCoMo retrieval benchmark: {len(data)} conversations from {options.data}",
+        file=sys.stderr,
+    )
+    print(f"model cache: {user_cache_dir()}", file=sys.stderr)
+    report = evaluate(data, ks, work, modes)
+    measures = [f"R@{k}" for k in ks] + [f"S@{k}" for k in SESSION_KS]
+    print(f"{'mode':8} {'subset':12} {'n':>4} " + " ".join(f"{m:>6}" for m in measures))
+    for mode in modes:
+        for subset in ("overall", *CATEGORIES.values()):
+            figures = report[mode].get(subset)
+            if figures:
+                n = report[mode]["n"] if subset == "overall" else figures["n"]
+                print(
+                    f"{mode:8} {subset:12} {n:4d} "
+                    + " ".join(f"{figures[m]:6.3f}" for m in measures)
+                )
+    t = report["timings"]
+    print(
+        f"turns {t['turns']}, questions {t['queries']}; writing {t['write_s']:.1f} s, "
+        f"indexing {t['index_s']:.1f} s, hybrid query p50 {report['query_ms_p50']:.1f} ms"
+    )
+    if options.json:
+        options.json.write_text(json.dumps(report, indent=2))
+    if "hybrid" in report:
+        print(f"hybrid R@10={report['hybrid']['overall']['R@10']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
