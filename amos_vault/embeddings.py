@@ -18,6 +18,7 @@ from amos_vault.models import (
     DEFAULT_MODEL_ID,
     DEFAULT_MODEL_NAME,
     EMBEDDING_DIM,
+    MAX_LENGTH,
     ModelError,
     default_model_dir,
     model_problems,
@@ -72,14 +73,37 @@ class FastEmbedEmbedder:
         self._lock = threading.Lock()  # onnxruntime sessions are not re-entrant here
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed ``texts`` (an empty list gives an empty array)."""
+        """Embed ``texts`` (an empty list gives an empty array).
+
+        Texts are sorted by length and batched by an estimated token budget: a batch is padded
+        to its longest text, so similar lengths waste less work, and long texts go in small
+        batches, which bounds the memory onnxruntime takes.
+        """
         if isinstance(texts, str):
             raise TypeError("embed() takes a list of texts, not one text")
-        if not texts:
-            return np.empty((0, self.dim), dtype=np.float32)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        budget, widest = self.batch_size * 64, self.batch_size * 4
+        start = 0
         with self._lock:
-            rows = list(self._model.embed(list(texts), batch_size=self.batch_size))
-        return np.asarray(np.stack(rows), dtype=np.float32)
+            while start < len(order):
+                end = start + 1
+                while (
+                    end < len(order)
+                    and end - start < widest
+                    and (end - start + 1) * _estimated_tokens(texts[order[end]]) <= budget
+                ):
+                    end += 1
+                batch = [texts[i] for i in order[start:end]]
+                rows = list(self._model.embed(batch, batch_size=len(batch)))
+                out[order[start:end]] = np.asarray(rows, dtype=np.float32)
+                start = end
+        return out
+
+
+def _estimated_tokens(text: str) -> int:
+    """About four characters a word piece, capped at the model's input length."""
+    return min(MAX_LENGTH, len(text) // 4 + 2)
 
 
 def open_embedder(

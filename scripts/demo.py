@@ -77,6 +77,11 @@ def main() -> None:
     run(vault, "export", follow["id"], "--format", "txt")
     run(vault, "doctor")
 
+    print("\n# Search: full text and meaning together, offline (the model came from PyPI).")
+    run(vault, "index")
+    run(vault, "search", "where should we eat fish", "-k", "3")
+    run(vault, "search", "avoid busy places", "-k", "2", "--kind", "message")
+
     print("\n# The same vault through the Python API:")
     code = (
         "from amos_vault import ActiveMirror\n"
@@ -85,6 +90,9 @@ def main() -> None:
         "m = s.add_message('user', 'Remember that I prefer window seats.')\n"
         "print(s.id, s.status, s.link_to(m))\n"
         "print([x.title for x in mirror.list_sessions(tag='travel')])\n"
+        "from amos_vault.retrieval import MemoryQuery\n"
+        "hit = mirror.search(MemoryQuery('seat preference on planes', k=1)).hits[0]\n"
+        "print(hit.text, hit.link)\n"
         "sig = mirror.sign({'session': s.id})\n"
         "print('signature verifies:', mirror.verify({'session': s.id}, sig))\n"
     )
