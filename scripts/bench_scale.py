@@ -40,7 +40,39 @@ TOPICS = {
     "music": "guitar chords concert album practice piano playlist rhythm lessons band song",
     "family": "birthday kids school holiday grandma wedding gift weekend visit cousins party",
 }
-FILLER = ["i", "think", "we", "should", "maybe", "also", "consider", "the", "plan", "for", "next", "week", "because", "it", "would", "help", "to", "keep", "things", "simple", "and", "clear", "so", "that", "everyone", "knows", "what", "to", "do", "and", "when"]
+FILLER = (
+    "i",
+    "think",
+    "we",
+    "should",
+    "maybe",
+    "also",
+    "consider",
+    "the",
+    "plan",
+    "for",
+    "next",
+    "week",
+    "because",
+    "it",
+    "would",
+    "help",
+    "to",
+    "keep",
+    "things",
+    "simple",
+    "and",
+    "clear",
+    "so",
+    "that",
+    "everyone",
+    "knows",
+    "what",
+    "to",
+    "do",
+    "and",
+    "when",
+)
 
 
 def sentence(rng: random.Random, topic: str, words: int) -> str:
@@ -140,7 +172,8 @@ def main() -> None:
     out["messages"] = generate(root, options.sessions, work / "keys")
     out["generate_s"] = time.perf_counter() - t0
     print(
-        f"generated {options.sessions} sessions, {out['messages']} messages in {out['generate_s']:.1f} s",
+        f"generated {options.sessions} sessions, {out['messages']} messages "
+        f"in {out['generate_s']:.1f} s",
         file=sys.stderr,
     )
 
@@ -216,10 +249,12 @@ def main() -> None:
         f"{out['reindex_files']} files re-read (target <= 2 s, 0)"
     )
     print(
-        f"query latency over {out['chunks']} chunks: p50 {out['query_p50_ms']:.1f} ms, p95 {out['query_p95_ms']:.1f} ms (target p95 <= 25 ms)"
+        f"query latency over {out['chunks']} chunks: p50 {out['query_p50_ms']:.1f} ms, "
+        f"p95 {out['query_p95_ms']:.1f} ms (target p95 <= 25 ms)"
     )
     print(
-        f"peak RSS: indexing {out['index_rss_mb']:.0f} MB, query process {out['query_rss_mb']:.0f} MB (target <= 300 MB)"
+        f"peak RSS: indexing {out['index_rss_mb']:.0f} MB, query process "
+        f"{out['query_rss_mb']:.0f} MB (target <= 300 MB)"
     )
     if options.json:
         options.json.write_text(json.dumps(out, indent=2))
