@@ -396,14 +396,16 @@ def _index_progress() -> tuple[Any, Any]:
     return progress, close
 
 
-def _sync(mirror: Any, rebuild: bool = False, quiet: bool = False) -> Any:
+def _sync(
+    mirror: Any, rebuild: bool = False, quiet: bool = False, wait: float | None = None
+) -> Any:
     for notice in mirror.engine.notices:
         click.echo(f"note: {notice}", err=True)
     mirror.engine.notices.clear()
     show_bar = not quiet and sys.stderr.isatty()
     progress, close = _index_progress()
     try:
-        report = mirror.index(progress=progress if show_bar else None, rebuild=rebuild)
+        report = mirror.index(progress=progress if show_bar else None, rebuild=rebuild, wait=wait)
     finally:
         close()
     return report
@@ -472,9 +474,14 @@ def search_command(
         since=_parse_when(since),
         until=_parse_when(until, end_of_day=True),
     )
-    report = _sync(mirror, quiet=as_json)
-    if report.files and not as_json:
-        click.echo(f"(indexed {report.files} changed file(s) first)", err=True)
+    from amos_vault.errors import LockTimeoutError
+
+    try:
+        report = _sync(mirror, quiet=as_json, wait=1.0)
+        if report.files and not as_json:
+            click.echo(f"(indexed {report.files} changed file(s) first)", err=True)
+    except LockTimeoutError:
+        click.echo("note: another process is updating the index; searching it as it is", err=True)
     result = mirror.engine.search(request)
     if as_json:
         _emit_json(

@@ -108,9 +108,11 @@ class ActiveMirror:
             self._engine = SearchEngine(self.vault, self.cache_dir)
         return self._engine
 
-    def index(self, progress: Progress | None = None, rebuild: bool = False) -> SyncReport:
+    def index(
+        self, progress: Progress | None = None, rebuild: bool = False, wait: float | None = None
+    ) -> SyncReport:
         """Bring the search index up to date with the vault's files."""
-        return self.engine.sync(progress, rebuild=rebuild)
+        return self.engine.sync(progress, rebuild=rebuild, wait=wait)
 
     def search(self, query: MemoryQuery | str, *, sync: bool = True) -> SearchResult:
         """Hybrid search over the vault; by default the index is brought up to date first.

@@ -85,9 +85,13 @@ class SearchEngine:
         """``hybrid`` with a model, ``full-text`` without."""
         return "hybrid" if self.vectors is not None else "full-text"
 
-    def sync(self, progress: Progress | None = None, rebuild: bool = False) -> SyncReport:
-        """Bring the index up to date with the vault's files (one writer at a time)."""
-        with self.vault.lock("index"):
+    def sync(
+        self, progress: Progress | None = None, rebuild: bool = False, wait: float | None = None
+    ) -> SyncReport:
+        """Bring the index up to date with the vault's files (one writer at a time; waits
+        ``wait`` seconds for another writer, default sessions.lock_timeout_seconds, then
+        raises `LockTimeoutError`)."""
+        with self.vault.lock("index", wait):
             if rebuild:
                 self._destroy()
                 self._open()

@@ -155,12 +155,14 @@ class Vault:
     def identity_path(self) -> Path:
         return self.root / "identity.md"
 
-    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
-        """An exclusive cross-process lock named ``name`` under `.amos/locks/`."""
+    def lock(
+        self, name: str, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """An exclusive cross-process lock named ``name`` under `.amos/locks/` (waiting at most
+        ``timeout`` seconds, by default sessions.lock_timeout_seconds)."""
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        return file_lock(
-            self.amos_dir / "locks" / f"{safe}.lock", self.settings.sessions.lock_timeout_seconds
-        )
+        wait = self.settings.sessions.lock_timeout_seconds if timeout is None else timeout
+        return file_lock(self.amos_dir / "locks" / f"{safe}.lock", wait)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the vault root, with forward slashes."""

@@ -214,9 +214,11 @@ class VectorStore:
         self._remove_unreferenced()
 
     def _remove_unreferenced(self) -> None:
-        live = {str(s["file"]) for s in self._segments} | {MANIFEST}
+        live = {str(s["file"]) for s in self._segments}
         for path in self.folder.iterdir():
-            if path.name not in live:
+            # Only our own leftovers: segments no longer referenced, temp files of a crash.
+            ours = path.name.startswith(("seg-", ".seg-", f".{MANIFEST}"))
+            if ours and path.name not in live:
                 with contextlib.suppress(OSError):
                     path.unlink()
 

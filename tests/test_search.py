@@ -302,3 +302,17 @@ def test_cli_index_and_search(run_cli: RunCli, vault_root: Path) -> None:
     assert nothing.stdout.strip() == "No matches."
     odd = run_cli("search", '"unbalanced (( title:')
     assert odd.returncode == 0 and "Traceback" not in odd.stderr
+
+
+def test_search_while_another_process_indexes(run_cli: RunCli, vault_root: Path) -> None:
+    from amos_vault.vault import file_lock
+
+    run_cli("new", "Lisbon")
+    session = json.loads(run_cli("list", "--json").stdout)[0]["id"]
+    run_cli("add", session, "Grilled sardines by the river.")
+    assert run_cli("index").returncode == 0
+    with file_lock(vault_root / ".amos" / "locks" / "index.lock", timeout=5):
+        busy = run_cli("search", "sardines", "-k", "1")
+    assert busy.returncode == 0, busy.stderr
+    assert "another process is updating the index" in busy.stderr
+    assert "sardines" in busy.stdout
