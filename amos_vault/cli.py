@@ -417,9 +417,15 @@ def _sync(
 @click.pass_context
 def index_command(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
     """Bring the search index up to date with the vault's files."""
+    from types import SimpleNamespace
+
     mirror = _mirror(ctx)
-    report = _sync(mirror, rebuild=rebuild, quiet=as_json)
-    status = mirror.engine.status()
+    answer = _ask_daemon(mirror, {"op": "reindex", "rebuild": rebuild})
+    if answer is not None:  # the daemon is the one writer: it does the work
+        report, status = SimpleNamespace(**answer["report"]), answer["status"]
+    else:
+        report = _sync(mirror, rebuild=rebuild, quiet=as_json)
+        status = mirror.engine.status()
     if as_json:
         _emit_json({"report": report.__dict__, "status": status})
         return
@@ -474,6 +480,47 @@ def search_command(
         since=_parse_when(since),
         until=_parse_when(until, end_of_day=True),
     )
+    answer = _ask_daemon(mirror, {"op": "search", "query": _query_json(request)})
+    if answer is None:  # no daemon: search in this process, after bringing the index up to date
+        answer = _search_here(mirror, request, as_json)
+    if as_json:
+        _emit_json({k: answer.get(k) for k in ("mode", "notice", "hits")})
+        return
+    if answer.get("notice"):
+        click.echo(f"note: {answer['notice']}", err=True)
+    if not answer["hits"]:
+        click.echo("No matches.")
+    for number, hit in enumerate(answer["hits"], 1):
+        when = (hit.get("timestamp") or "")[:10]
+        who = hit.get("author") or hit["kind"]
+        click.echo(
+            click.style(f"{number}. {hit['title']}", bold=True)
+            + f"  {when}  {who}  (score {hit['score']:.2f})"
+        )
+        anchor = f"  ^{hit['message_id']}" if hit.get("message_id") else ""
+        click.echo(click.style(f"   {hit['path']}:{hit['lines'][0]}{anchor}", fg="cyan"))
+        # Newlines become spaces (same length, so the highlight offsets still hold).
+        ranges = tuple(tuple(r) for r in hit.get("highlights") or ())
+        click.echo("   " + _highlight(hit["snippet"].replace("\n", " "), ranges))
+
+
+def _query_json(request: Any) -> dict[str, Any]:
+    from amos_vault.daemon import query_to_json
+
+    return query_to_json(request)
+
+
+def _ask_daemon(mirror: Any, message: dict[str, Any]) -> dict[str, Any] | None:
+    """The daemon's answer, or None when no daemon serves this vault."""
+    from amos_vault import ipc
+
+    try:
+        return ipc.request(mirror.vault.amos_dir, message, timeout=300)
+    except ipc.DaemonUnavailable:
+        return None
+
+
+def _search_here(mirror: Any, request: Any, as_json: bool) -> dict[str, Any]:
     from amos_vault.errors import LockTimeoutError
 
     try:
@@ -483,28 +530,11 @@ def search_command(
     except LockTimeoutError:
         click.echo("note: another process is updating the index; searching it as it is", err=True)
     result = mirror.engine.search(request)
-    if as_json:
-        _emit_json(
-            {
-                "mode": result.mode,
-                "notice": result.notice,
-                "hits": [h.to_dict() for h in result.hits],
-            }
-        )
-        return
-    if not result.hits:
-        click.echo("No matches.")
-    for number, hit in enumerate(result.hits, 1):
-        when = hit.timestamp.strftime("%Y-%m-%d") if hit.timestamp else ""
-        who = hit.author or hit.kind
-        click.echo(
-            click.style(f"{number}. {hit.title}", bold=True)
-            + f"  {when}  {who}  (score {hit.score:.2f})"
-        )
-        anchor = f"  ^{hit.message_id}" if hit.message_id else ""
-        click.echo(click.style(f"   {hit.path}:{hit.line_start}{anchor}", fg="cyan"))
-        # Newlines become spaces (same length, so the highlight offsets still hold).
-        click.echo("   " + _highlight(hit.snippet.replace("\n", " "), hit.highlights))
+    return {
+        "mode": result.mode,
+        "notice": None,  # already said by _sync
+        "hits": [hit.to_dict() for hit in result.hits],
+    }
 
 
 def _highlight(text: str, ranges: tuple[tuple[int, int], ...]) -> str:
@@ -540,3 +570,123 @@ def model_status_command() -> None:
     if problems:
         _fail(f"the default model is not usable: {problems[0]}", "run `amosvault model install`")
     click.echo(f"The default model is installed at {folder}.")
+
+
+@main.group("daemon", invoke_without_command=True)
+@click.pass_context
+def daemon_group(ctx: click.Context) -> None:
+    """Run the daemon in the foreground: live index, warm search (Ctrl-C stops it)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import logging
+
+    from amos_vault.config import user_cache_dir
+    from amos_vault.daemon import Daemon
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    mirror = _mirror(ctx)
+    sys.exit(Daemon(mirror.vault, user_cache_dir()).run())
+
+
+@daemon_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def daemon_status_command(ctx: click.Context, as_json: bool) -> None:
+    """Say whether the daemon runs, and what it reports."""
+    _print_status(ctx, as_json)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status_command(ctx: click.Context, as_json: bool) -> None:
+    """Whether the daemon runs: files and chunks indexed, last sync, queue, errors."""
+    _print_status(ctx, as_json)
+
+
+def _print_status(ctx: click.Context, as_json: bool) -> None:
+    mirror = _mirror(ctx)
+    answer = _ask_daemon(mirror, {"op": "status"})
+    status: dict[str, Any] = (
+        answer["status"] if answer else {"running": False, "vault": str(mirror.vault.root)}
+    )
+    if as_json:
+        _emit_json(status)
+        return
+    if not status["running"]:
+        click.echo(f"No daemon is running for {status['vault']}.")
+        click.echo(
+            "  start one with `amosvault daemon`, or as a service: `amosvault service install`"
+        )
+        return
+    click.echo(
+        f"Daemon running (pid {status['pid']}) for {status['vault']}, since {status['started']}"
+    )
+    click.echo(
+        f"  {status.get('files', 0)} files, {status.get('chunks', 0)} chunks indexed "
+        f"({status.get('mode', '?')} search); phase: {status['phase']}"
+    )
+    click.echo(
+        f"  last sync: {status['last_sync'] or 'never'}; queue: {status['queue']}; "
+        f"queries served: {status['queries']}; failures: {status['failures']}"
+    )
+    for path, error in sorted(status["errors"].items()):
+        click.echo(f"  error: {path}: {error}")
+
+
+@main.group("service")
+def service_group() -> None:
+    """Run the daemon as a systemd user service (logs go to the journal)."""
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def _service_report(report: Any) -> None:
+    for line in report.done:
+        click.echo(f"  {line}")
+    if report.todo:
+        click.echo("No systemd user manager answered here; to finish, run:")
+        for line in report.todo:
+            click.echo(f"  {line}")
+
+
+@service_group.command("install")
+@click.pass_context
+def service_install_command(ctx: click.Context) -> None:
+    """Write, enable and start the user unit for this vault."""
+    from amos_vault import service
+
+    root = _mirror(ctx).vault.root
+    report = service.install(root, _config_home())
+    click.echo(f"Service {report.unit.name} for {root}:")
+    _service_report(report)
+    click.echo(f"Logs: journalctl --user -u {report.unit.name} -f")
+
+
+@service_group.command("uninstall")
+@click.pass_context
+def service_uninstall_command(ctx: click.Context) -> None:
+    """Stop, disable and remove the user unit for this vault."""
+    from amos_vault import service
+
+    report = service.uninstall(_mirror(ctx).vault.root, _config_home())
+    click.echo(f"Service {report.unit.name}:")
+    _service_report(report)
+
+
+@service_group.command("status")
+@click.pass_context
+def service_status_command(ctx: click.Context) -> None:
+    """Whether the user unit is installed, and what systemd says of it."""
+    from amos_vault import service
+
+    path, installed, text = service.status(_mirror(ctx).vault.root, _config_home())
+    if not installed:
+        click.echo(f"Not installed (it would be {path}); run `amosvault service install`.")
+        return
+    click.echo(f"Installed: {path}")
+    click.echo(text)

@@ -17,6 +17,7 @@ from typing import Any
 import tantivy
 
 from amos_vault.chunks import Chunk
+from amos_vault.vault import ensure_dir
 
 SCHEMA_VERSION = 1
 _RAW_FIELDS = (
@@ -220,7 +221,7 @@ class SearchIndex:
         self.folder = folder
         self.schema = _build_schema()
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+            ensure_dir(folder)
         self.index = tantivy.Index(self.schema, path=str(folder) if folder else None, reuse=True)
         self._writer: Any = None
 
@@ -266,6 +267,11 @@ class SearchIndex:
             self._writer.wait_merging_threads()
             self._writer = None
         self.index.reload()
+
+    def clear(self) -> None:
+        """Delete every chunk (committed at once)."""
+        self._writer_for_changes().delete_all_documents()
+        self.commit()
 
     def rollback(self) -> None:
         """Drop uncommitted changes."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,9 @@ class SearchEngine:
         self.vault = vault
         self.folder = vault.amos_dir / "index"
         self.notices: list[str] = []
+        # Held by searches and by commits, so a reader in another thread (the daemon's
+        # socket) never sees the index and the vectors half-way through a swap.
+        self.guard = threading.RLock()
         self.embedder = embedder
         if self.embedder is None and use_model:
             try:
@@ -60,17 +65,25 @@ class SearchEngine:
         self.index = SearchIndex(self.folder / "tantivy")
         self.manifest = Manifest.load(self.folder / "files.json")
         indexed = sum(len(r.keys) for r in self.manifest.files.values())
-        if indexed != self.index.num_docs():  # the index was deleted or lost commits
+        if indexed != self.index.num_docs():
+            # The index and its record disagree (a crash between their commits, or a
+            # folder deleted by hand): index everything again; vectors are reused by hash.
             self.manifest.files.clear()
+            if self.index.num_docs():
+                self.index.clear()
         self.vectors: VectorStore | None = None
-        if self.embedder is not None:
-            model_id, dim = self.embedder.model_id, self.embedder.dim
-            try:
-                self.vectors = VectorStore.open(self.folder / "vectors", model_id, dim)
-            except SidecarError as exc:
-                self.notices.append(f"{exc.message}: rebuilding the vectors")
-                shutil.rmtree(self.folder / "vectors", ignore_errors=True)
-                self.vectors = VectorStore(self.folder / "vectors", model_id, dim)
+        self._open_vectors()
+
+    def _open_vectors(self) -> None:
+        if self.embedder is None:
+            return
+        model_id, dim = self.embedder.model_id, self.embedder.dim
+        try:
+            self.vectors = VectorStore.open(self.folder / "vectors", model_id, dim)
+        except SidecarError as exc:
+            self.notices.append(f"{exc.message}: rebuilding the vectors")
+            shutil.rmtree(self.folder / "vectors", ignore_errors=True)
+            self.vectors = VectorStore(self.folder / "vectors", model_id, dim)
 
     def _destroy(self) -> None:
         for name in ("tantivy", "vectors", "files.json"):
@@ -86,30 +99,53 @@ class SearchEngine:
         return "hybrid" if self.vectors is not None else "full-text"
 
     def sync(
-        self, progress: Progress | None = None, rebuild: bool = False, wait: float | None = None
+        self,
+        progress: Progress | None = None,
+        rebuild: bool = False,
+        wait: float | None = None,
+        only: Iterable[str] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> SyncReport:
         """Bring the index up to date with the vault's files (one writer at a time; waits
         ``wait`` seconds for another writer, default sessions.lock_timeout_seconds, then
-        raises `LockTimeoutError`)."""
+        raises `LockTimeoutError`). ``only`` limits the look to those vault-relative paths."""
         with self.vault.lock("index", wait):
-            if rebuild:
-                self._destroy()
-                self._open()
-            else:  # another process may have synced since we opened
-                self.manifest = Manifest.load(self.folder / "files.json")
-                self.index.index.reload()
+            with self.guard:
+                if rebuild:
+                    self._destroy()
+                    self._open()
+                else:  # another process may have synced since we opened
+                    self.manifest = Manifest.load(self.folder / "files.json")
+                    self.index.index.reload()
+                    if self.vectors is not None and self.vectors.is_stale():
+                        self._open_vectors()
             keys = self.vectors.live_keys() if self.vectors is not None else None
-            plan = plan_changes(self.vault, self.manifest, keys)
-            engines = Engines(self.index, self.vectors, self.embedder)
-            return apply_changes(self.vault, plan, engines, self.manifest, progress)
+            full = rebuild or only is None
+            plan = plan_changes(self.vault, self.manifest, keys, None if full else only)
+            engines = Engines(self.index, self.vectors, self.embedder, self.guard)
+            report = apply_changes(self.vault, plan, engines, self.manifest, progress, should_stop)
+            if full and not report.stopped and self.vectors is not None:
+                self._drop_orphan_vectors()
+            return report
+
+    def _drop_orphan_vectors(self) -> None:
+        """Forget vectors of chunks no file has any more (left by a crash mid-sync)."""
+        assert self.vectors is not None
+        known = {key for record in self.manifest.files.values() for key in record.keys}
+        orphans = self.vectors.live_keys() - known
+        if orphans:
+            self.vectors.delete(sorted(orphans))
+            with self.guard:
+                self.vectors.commit()
 
     def search(self, query: MemoryQuery) -> SearchResult:
         """Run ``query`` on the index as it is (call `sync` first for fresh results)."""
         notice = "; ".join(self.notices) or None
-        retriever = Retriever(
-            self.index, self.vectors, self.embedder, self.vault.settings.search, notice
-        )
-        return retriever.search(query)
+        with self.guard:
+            retriever = Retriever(
+                self.index, self.vectors, self.embedder, self.vault.settings.search, notice
+            )
+            return retriever.search(query)
 
     def status(self) -> dict[str, Any]:
         """Files and chunks indexed, the model, and files that were read as plain text."""

@@ -12,12 +12,15 @@ them again; applying is idempotent (delete the file's chunks, add them again).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,16 +106,19 @@ class SyncReport:
     reused: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    stopped: bool = False  # asked to stop: what was done is committed, the rest waits
 
 
 @dataclass
 class Engines:
     """The engines a sync writes to. ``vectors``/``embedder`` are None when semantic search
-    is off (no model)."""
+    is off (no model). ``guard`` is held while committing, so readers in other threads never
+    see a half-swapped state."""
 
     index: SearchIndex
     vectors: VectorStore | None = None
     embedder: Embedder | None = None
+    guard: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
 
 
 Progress = Callable[[int, int, SyncReport], None]  # (files done, files to do, report so far)
@@ -123,49 +129,99 @@ def indexed_files(vault: Vault) -> dict[str, Path]:
     found = {}
     for folder in (vault.sessions_dir, vault.memory_dir):
         for path in vault.iter_markdown(folder):
-            if path.name.lower() != "readme.md":  # the folder's own explanation, not memory
+            if is_indexed_name(path.name):
                 found[vault.relative(path)] = path
     return found
+
+
+def is_indexed_name(name: str) -> bool:
+    """Whether a file of this name is indexed (a folder's README explains, it is not memory)."""
+    return name.endswith(".md") and not name.startswith(".") and name.lower() != "readme.md"
 
 
 def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def plan_changes(vault: Vault, manifest: Manifest, vector_keys: set[int] | None = None) -> Plan:
+def plan_changes(
+    vault: Vault,
+    manifest: Manifest,
+    vector_keys: set[int] | None = None,
+    only: Iterable[str] | None = None,
+) -> Plan:
     """Compare the files on disk with ``manifest``.
 
     A file whose size and mtime are unchanged is not read. With ``vector_keys`` (the live keys
     of the sidecar), an unchanged file some of whose chunks lack a vector counts as changed,
-    which is how vectors are filled in once a model becomes available.
+    which is how vectors are filled in once a model becomes available. With ``only`` (vault-
+    relative paths, e.g. from file events), just those files are looked at.
     """
     plan = Plan()
-    on_disk = indexed_files(vault)
+    if only is None:
+        on_disk = indexed_files(vault)
+        gone = set(manifest.files) - set(on_disk)
+    else:
+        on_disk, gone = {}, set()
+        everything = None
+        for rel in dict.fromkeys(only):
+            path = vault.root / rel
+            if path.is_file() and _covered(vault, rel):
+                on_disk[rel] = path
+            elif rel in manifest.files:
+                gone.add(rel)
+            elif not rel.endswith(".md") and (path.is_dir() or not path.exists()):
+                # A folder created, moved or deleted: look over what is (or was) inside.
+                everything = everything or indexed_files(vault)
+                prefix = rel.rstrip("/") + "/"
+                on_disk.update({r: p for r, p in everything.items() if r.startswith(prefix)})
+                gone.update(
+                    r for r in manifest.files if r.startswith(prefix) and r not in everything
+                )
     for rel, path in on_disk.items():
-        record = manifest.files.get(rel)
-        try:
-            stat = path.stat()
-        except OSError:
-            continue
-        if record is None:
-            plan.added.append(rel)
-            continue
-        same = record.size == stat.st_size and record.mtime_ns == stat.st_mtime_ns
-        if not same:
-            try:
-                same = record.hash == _digest(path.read_bytes())
-            except OSError:
-                same = False
-            if same:  # touched but not changed: remember the new mtime
-                record.mtime_ns = stat.st_mtime_ns
-        if same and vector_keys is not None and not set(record.keys) <= vector_keys:
-            same = False
-        if same:
-            plan.unchanged += 1
-        else:
-            plan.changed.append(rel)
-    plan.deleted = sorted(set(manifest.files) - set(on_disk))
+        _compare(rel, path, manifest.files.get(rel), vector_keys, plan)
+    plan.deleted = sorted(gone)
     return plan
+
+
+def _covered(vault: Vault, rel: str) -> bool:
+    try:
+        vault.resolve_inside(rel)
+    except AmosError:
+        return False
+    parts = rel.split("/")
+    folders = (vault.settings.sessions.folder, vault.settings.memory.folder)
+    return (
+        len(parts) > 1
+        and parts[0] in folders
+        and is_indexed_name(parts[-1])
+        and not any(p.startswith(".") for p in parts[:-1])
+    )
+
+
+def _compare(
+    rel: str, path: Path, record: FileRecord | None, vector_keys: set[int] | None, plan: Plan
+) -> None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return
+    if record is None:
+        plan.added.append(rel)
+        return
+    same = record.size == stat.st_size and record.mtime_ns == stat.st_mtime_ns
+    if not same:
+        try:
+            same = record.hash == _digest(path.read_bytes())
+        except OSError:
+            same = False
+        if same:  # touched but not changed: remember the new mtime
+            record.mtime_ns = stat.st_mtime_ns
+    if same and vector_keys is not None and not set(record.keys) <= vector_keys:
+        same = False
+    if same:
+        plan.unchanged += 1
+    else:
+        plan.changed.append(rel)
 
 
 def chunk_file(vault: Vault, rel: str, data: bytes) -> tuple[list[Chunk], str | None]:
@@ -189,10 +245,13 @@ def apply_changes(
     engines: Engines,
     manifest: Manifest,
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncReport:
     """Bring the index and the sidecar in line with ``plan``; saves ``manifest``.
 
-    One file's failure is recorded in the report and never stops the others.
+    One file's failure is recorded in the report and never stops the others. When
+    ``should_stop`` turns true, the batch in hand is finished and committed, and the rest is
+    left for the next run.
     """
     report = SyncReport()
     started = last_commit = time.monotonic()
@@ -204,6 +263,9 @@ def apply_changes(
         report.deleted += 1
     todo = plan.to_index
     for start in range(0, len(todo), 64):
+        if should_stop is not None and should_stop():
+            report.stopped = True
+            break
         _apply_batch(vault, todo[start : start + 64], engines, manifest, report)
         report.files = min(len(todo), start + 64)
         if progress:
@@ -217,10 +279,11 @@ def apply_changes(
 
 
 def _commit(engines: Engines, manifest: Manifest) -> None:
-    engines.index.commit()
-    if engines.vectors is not None:
-        engines.vectors.commit()
-    manifest.save()
+    with engines.guard:
+        engines.index.commit()
+        if engines.vectors is not None:
+            engines.vectors.commit()
+        manifest.save()
 
 
 def _apply_batch(

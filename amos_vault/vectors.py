@@ -55,6 +55,7 @@ class VectorStore:
         self._pending: list[tuple[Chunk, np.ndarray]] = []
         self._pending_deletes: set[int] = set()
         self._author_array: np.ndarray | None = None
+        self._manifest_stamp: tuple[int, int, int] | None = None
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -74,6 +75,7 @@ class VectorStore:
             store._next_segment = int(manifest["next_segment"])
             for entry in manifest["segments"]:
                 store._load_segment(entry["file"], set(entry["deleted"]))
+            store._manifest_stamp = _stamp(manifest_path)
         except SidecarError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -211,7 +213,12 @@ class VectorStore:
             "segments": [{"file": s["file"], "deleted": s["deleted"]} for s in self._segments],
         }
         atomic_write(self.folder / MANIFEST, json.dumps(manifest).encode())
+        self._manifest_stamp = _stamp(self.folder / MANIFEST)
         self._remove_unreferenced()
+
+    def is_stale(self) -> bool:
+        """Whether another process committed to this sidecar since we loaded or wrote it."""
+        return _stamp(self.folder / MANIFEST) != self._manifest_stamp
 
     def _remove_unreferenced(self) -> None:
         live = {str(s["file"]) for s in self._segments}
@@ -263,6 +270,14 @@ class VectorStore:
         """Rows whose chunk kind is one of ``kinds``."""
         codes = [_KIND_CODE[k] for k in kinds if k in _KIND_CODE]
         return np.isin(self.kinds, codes)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _arrays_of(items: list[tuple[Chunk, np.ndarray]], dim: int) -> dict[str, np.ndarray]:

@@ -1,0 +1,378 @@
+"""The daemon: keeps one vault's index in sync with its files, live, and answers queries warm.
+
+Start-up: take the vault's daemon lock (one daemon per vault; a lock left by a dead process
+is free again, since the kernel drops it with the process), start watching, reconcile through
+the one sync path, then serve. The watcher only enqueues paths; the main loop debounces them
+and applies the changes; one file's failure is logged and counted, never stops the loop.
+SIGTERM and SIGINT finish the change in hand, commit, release the lock and exit 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import logging
+import os
+import signal
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from amos_vault import ipc
+from amos_vault.errors import AmosError, LockTimeoutError
+from amos_vault.retrieval import MemoryQuery
+from amos_vault.search import SearchEngine
+from amos_vault.sync import SyncReport
+from amos_vault.vault import Vault, atomic_write
+from amos_vault.watcher import VaultWatcher
+
+log = logging.getLogger("amos_vault.daemon")
+KINDS = ("message", "session", "fact", "note")
+
+
+class DaemonRunningError(AmosError):
+    """Another daemon already serves this vault."""
+
+
+class _DaemonLock:
+    """`.amos/daemon.lock`, held (flock) for the daemon's life; `.amos/daemon.pid` says who."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.path = vault.amos_dir / "daemon.lock"
+        self.pid_path = vault.amos_dir / "daemon.pid"
+        self.fd = -1
+
+    def acquire(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self.fd)
+            self.fd = -1
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            pid = self.pid_path.read_text().strip() if self.pid_path.exists() else "?"
+            raise DaemonRunningError(
+                f"a daemon (pid {pid}) already serves this vault",
+                hint="use it (`amosvault status`), or stop it first",
+            ) from None
+        atomic_write(self.pid_path, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(FileNotFoundError):
+                self.pid_path.unlink()
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Daemon:
+    """One vault's daemon. `run` blocks until stopped."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        cache_dir: Path,
+        *,
+        quiet: float = 0.05,
+        limit: float = 0.5,
+        engine_factory: Callable[[], SearchEngine] | None = None,
+    ) -> None:
+        self.vault = vault
+        self.cache_dir = cache_dir
+        self.quiet, self.limit = quiet, limit
+        self._engine_factory = engine_factory or (lambda: SearchEngine(vault, cache_dir))
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.engine: SearchEngine | None = None
+        self.watcher: VaultWatcher | None = None
+        self.started = dt.datetime.now(dt.UTC)
+        self.state: dict[str, Any] = {
+            "syncs": 0,
+            "files_indexed": 0,
+            "failures": 0,
+            "last_sync": None,
+            "queries": 0,
+            "phase": "starting",
+        }
+        self.errors: dict[str, str] = {}
+        # Idle-time jobs (the consolidation scheduler plugs in here).
+        self.hooks: list[Callable[[Daemon], None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def request_stop(self, *_args: object) -> None:
+        """Ask the loop to finish the change in hand and exit (signal handler)."""
+        self.stop.set()
+        if self.watcher is not None:
+            self.watcher.wake()
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT (or `request_stop`); returns the exit status."""
+        lock = _DaemonLock(self.vault)
+        lock.acquire()
+        server = None
+        try:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, self.request_stop)
+                signal.signal(signal.SIGINT, self.request_stop)
+            self.engine = self._engine_factory()
+            for notice in self.engine.notices:
+                log.warning("%s", notice)
+            self.watcher = VaultWatcher(self.vault.root)
+            self.watcher.start()  # before the reconcile: edits made during it are queued
+            server = self._serve()
+            log.info("serving %s (pid %d)", self.vault.root, os.getpid())
+            self.state["phase"] = "reconciling"
+            self._sync(None)
+            self.state["phase"] = "watching"
+            self.ready.set()
+            while not self.stop.is_set():
+                paths = self.watcher.drain(self.quiet, self.limit, self.stop)
+                if paths and not self.stop.is_set():
+                    self._sync(paths)
+                for hook in self.hooks:
+                    self._run_hook(hook)
+        finally:
+            self.state["phase"] = "stopping"
+            if self.watcher is not None:
+                self.watcher.stop()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+                with contextlib.suppress(FileNotFoundError):
+                    ipc.socket_path(self.vault.amos_dir).unlink()
+            lock.release()
+            log.info("stopped")
+        return 0
+
+    def _run_hook(self, hook: Callable[[Daemon], None]) -> None:
+        try:
+            hook(self)
+        except Exception:
+            log.exception("a scheduled job failed; it will run again next time")
+
+    def _sync(self, paths: list[str] | None) -> None:
+        assert self.engine is not None
+        started = time.monotonic()
+        try:
+            report = self.engine.sync(
+                progress=self._log_progress if paths is None else None,
+                wait=5.0,
+                only=paths,
+                should_stop=self.stop.is_set,
+            )
+        except LockTimeoutError:
+            log.warning("the index is busy (another writer); retrying those changes")
+            if paths and self.watcher is not None:
+                for path in paths:
+                    self.watcher.queue.put(path)
+            return
+        except Exception as exc:
+            self.state["failures"] += 1
+            log.exception("sync failed: %s", exc)
+            return
+        self._record(report, paths, time.monotonic() - started)
+
+    def _record(self, report: SyncReport, paths: list[str] | None, seconds: float) -> None:
+        self.state["syncs"] += 1
+        self.state["files_indexed"] += report.files
+        self.state["last_sync"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        for path in paths or []:
+            self.errors.pop(path, None)
+        for path, error in report.errors:
+            self.errors[path] = error
+            log.warning("%s: %s", path, error)
+        if report.files or report.deleted:
+            log.info(
+                "indexed %d file(s), removed %d, %d chunks, %d embedded, in %.2f s",
+                report.files,
+                report.deleted,
+                report.chunks,
+                report.embedded,
+                seconds,
+            )
+
+    def _log_progress(self, done: int, total: int, report: SyncReport) -> None:
+        if done == total or done % 640 == 0:
+            log.info("reconcile: %d/%d files, %d chunks", done, total, report.chunks)
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """What `amosvault status` prints."""
+        engine = self.engine
+        info: dict[str, Any] = {
+            "running": True,
+            "pid": os.getpid(),
+            "vault": str(self.vault.root),
+            "started": self.started.isoformat(timespec="seconds"),
+            "queue": self.watcher.pending() if self.watcher else 0,
+            "errors": dict(self.errors),
+            **self.state,
+        }
+        if engine is not None:
+            with engine.guard:
+                info.update(
+                    files=len(engine.manifest.files),
+                    chunks=engine.index.num_docs(),
+                    vectors=len(engine.vectors) if engine.vectors is not None else 0,
+                    mode=engine.mode,
+                    model=engine.embedder.model_id if engine.embedder else None,
+                    notices=list(engine.notices),
+                )
+        return info
+
+    # -- the local API ---------------------------------------------------------------------
+    def _serve(self) -> socketserver.ThreadingUnixStreamServer:
+        path = ipc.socket_path(self.vault.amos_dir)
+        if path.exists():  # left by a daemon that died: we hold the lock, so it is stale
+            path.unlink()
+        daemon = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            timeout = 30
+
+            def handle(self) -> None:
+                try:
+                    message = ipc.read_message(self.rfile)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    self.wfile.write(ipc.encode({"ok": False, "error": f"bad request: {exc}"}))
+                    return
+                except OSError:
+                    return
+                if message is not None:
+                    self.wfile.write(ipc.encode(daemon.answer(message)))
+
+        old_umask = os.umask(0o177)  # the socket is created 0600: owner only
+        try:
+            with ipc.unix_address(path) as address:
+                server = socketserver.ThreadingUnixStreamServer(address, Handler)
+        finally:
+            os.umask(old_umask)
+        server.daemon_threads = True
+        os.chmod(path, 0o600)
+        threading.Thread(target=server.serve_forever, name="amos-socket", daemon=True).start()
+        return server
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The answer to one request; never raises."""
+        op = message.get("op")
+        try:
+            if op == "ping":
+                return {"ok": True, "pid": os.getpid()}
+            if op == "status":
+                return {"ok": True, "status": self.status()}
+            if op == "search":
+                return self._answer_search(message)
+            if op == "reindex":
+                return self._answer_reindex(message)
+            return {
+                "ok": False,
+                "error": f"unknown op {op!r}",
+                "hint": "ops: ping, status, search, reindex",
+            }
+        except AmosError as exc:
+            return {"ok": False, "error": exc.message, "hint": exc.hint}
+        except Exception as exc:
+            log.exception("request %r failed", op)
+            return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+    def _answer_search(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.engine is None:
+            return {
+                "ok": False,
+                "error": "the daemon is still starting",
+                "hint": "retry in a moment",
+            }
+        query = parse_query(message.get("query"))
+        result = self.engine.search(query)
+        self.state["queries"] += 1
+        return {
+            "ok": True,
+            "mode": result.mode,
+            "notice": result.notice,
+            "hits": [hit.to_dict() for hit in result.hits],
+        }
+
+    def _answer_reindex(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.engine is None:
+            return {
+                "ok": False,
+                "error": "the daemon is still starting",
+                "hint": "retry in a moment",
+            }
+        report = self.engine.sync(rebuild=bool(message.get("rebuild")), wait=60.0)
+        self._record(report, None, report.seconds)
+        return {"ok": True, "report": report.__dict__, "status": self.engine.status()}
+
+
+def parse_query(data: Any) -> MemoryQuery:
+    """A `MemoryQuery` from a request's JSON, or `AmosError` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise AmosError("bad request: 'query' must be an object")
+    text = data.get("text")
+    if not isinstance(text, str):
+        raise AmosError("bad request: query.text must be a string")
+    k = data.get("k", 10)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+        raise AmosError("bad request: query.k must be a whole number from 1 to 1000")
+
+    def strings(name: str) -> tuple[str, ...]:
+        value = data.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise AmosError(f"bad request: query.{name} must be a list of strings")
+        return tuple(value)
+
+    def optional(name: str) -> str | None:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise AmosError(f"bad request: query.{name} must be a string")
+        return value
+
+    def when(name: str) -> dt.datetime | None:
+        value = optional(name)
+        if value is None:
+            return None
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise AmosError(f"bad request: query.{name} is not an ISO 8601 date") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+    kinds = strings("kinds")
+    if any(kind not in KINDS for kind in kinds):
+        raise AmosError(f"bad request: query.kinds must be among {', '.join(KINDS)}")
+    return MemoryQuery(
+        text=text,
+        k=k,
+        kinds=kinds,
+        sessions=strings("sessions"),
+        tags=strings("tags"),
+        since=when("since"),
+        until=when("until"),
+        user_id=optional("user_id"),
+        status=optional("status"),
+        identity=optional("identity"),
+        role=optional("role"),
+    )
+
+
+def query_to_json(query: MemoryQuery) -> dict[str, Any]:
+    """The JSON form of a query, as `parse_query` reads it."""
+    return {
+        "text": query.text,
+        "k": query.k,
+        "kinds": list(query.kinds),
+        "sessions": list(query.sessions),
+        "tags": list(query.tags),
+        "since": query.since.isoformat() if query.since else None,
+        "until": query.until.isoformat() if query.until else None,
+        "user_id": query.user_id,
+        "status": query.status,
+        "identity": query.identity,
+        "role": query.role,
+    }
