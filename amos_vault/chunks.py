@@ -50,8 +50,6 @@ class Chunk:
     status: str = ""
     tags: tuple[str, ...] = ()
     timestamp: dt.datetime | None = None
-    prev_id: str = ""  # neighbouring message chunks of the same session
-    next_id: str = ""
     key: int = field(init=False)
     hash: str = field(init=False)
 
@@ -116,8 +114,6 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
                 role=message.role,
                 author=author_of(message),
                 timestamp=message.timestamp,
-                prev_id=ids[index - 1] if index > 0 else "",
-                next_id=ids[index + 1] if index + 1 < len(messages) else "",
                 **common,  # type: ignore[arg-type]
             )
         )

@@ -419,11 +419,11 @@ def index_command(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
     """Bring the search index up to date with the vault's files."""
     from types import SimpleNamespace
 
-    mirror = _mirror(ctx)
-    answer = _ask_daemon(mirror, {"op": "reindex", "rebuild": rebuild})
+    answer = _ask_daemon(ctx, {"op": "reindex", "rebuild": rebuild})
     if answer is not None:  # the daemon is the one writer: it does the work
         report, status = SimpleNamespace(**answer["report"]), answer["status"]
     else:
+        mirror = _mirror(ctx)
         report = _sync(mirror, rebuild=rebuild, quiet=as_json)
         status = mirror.engine.status()
     if as_json:
@@ -467,9 +467,8 @@ def search_command(
     as_json: bool,
 ) -> None:
     """Search the vault (full text and meaning); the index is updated first."""
-    from amos_vault.retrieval import MemoryQuery
+    from amos_vault.query import MemoryQuery, query_to_json
 
-    mirror = _mirror(ctx)
     sessions = (_session(ctx, session_ref).id,) if session_ref else ()
     request = MemoryQuery(
         " ".join(query),
@@ -480,9 +479,10 @@ def search_command(
         since=_parse_when(since),
         until=_parse_when(until, end_of_day=True),
     )
-    answer = _ask_daemon(mirror, {"op": "search", "query": _query_json(request)})
-    if answer is None:  # no daemon: search in this process, after bringing the index up to date
-        answer = _search_here(mirror, request, as_json)
+    # Through the daemon when one runs (warm model, no heavy imports here), else in-process.
+    answer = _ask_daemon(ctx, {"op": "search", "query": query_to_json(request)})
+    if answer is None:
+        answer = _search_here(_mirror(ctx), request, as_json)
     if as_json:
         _emit_json({k: answer.get(k) for k in ("mode", "notice", "hits")})
         return
@@ -504,18 +504,20 @@ def search_command(
         click.echo("   " + _highlight(hit["snippet"].replace("\n", " "), ranges))
 
 
-def _query_json(request: Any) -> dict[str, Any]:
-    from amos_vault.daemon import query_to_json
+def _vault_root(ctx: click.Context) -> Path:
+    """The vault's folder (--vault, AMOS_VAULT, or found above here), without opening it."""
+    from amos_vault.vault import find_vault
 
-    return query_to_json(request)
+    named = ctx.ensure_object(dict).get("vault") or os.environ.get("AMOS_VAULT")
+    return Path(named).expanduser().resolve() if named else find_vault(Path.cwd())
 
 
-def _ask_daemon(mirror: Any, message: dict[str, Any]) -> dict[str, Any] | None:
+def _ask_daemon(ctx: click.Context, message: dict[str, Any]) -> dict[str, Any] | None:
     """The daemon's answer, or None when no daemon serves this vault."""
     from amos_vault import ipc
 
     try:
-        return ipc.request(mirror.vault.amos_dir, message, timeout=300)
+        return ipc.request(_vault_root(ctx) / ".amos", message, timeout=300)
     except ipc.DaemonUnavailable:
         return None
 
@@ -607,10 +609,9 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
 
 
 def _print_status(ctx: click.Context, as_json: bool) -> None:
-    mirror = _mirror(ctx)
-    answer = _ask_daemon(mirror, {"op": "status"})
+    answer = _ask_daemon(ctx, {"op": "status"})
     status: dict[str, Any] = (
-        answer["status"] if answer else {"running": False, "vault": str(mirror.vault.root)}
+        answer["status"] if answer else {"running": False, "vault": str(_vault_root(ctx))}
     )
     if as_json:
         _emit_json(status)

@@ -25,14 +25,13 @@ from typing import Any
 
 from amos_vault import ipc
 from amos_vault.errors import AmosError, LockTimeoutError
-from amos_vault.retrieval import MemoryQuery
+from amos_vault.query import parse_query
 from amos_vault.search import SearchEngine
 from amos_vault.sync import SyncReport
 from amos_vault.vault import Vault, atomic_write
 from amos_vault.watcher import VaultWatcher
 
 log = logging.getLogger("amos_vault.daemon")
-KINDS = ("message", "session", "fact", "note")
 
 
 class DaemonRunningError(AmosError):
@@ -308,71 +307,3 @@ class Daemon:
         report = self.engine.sync(rebuild=bool(message.get("rebuild")), wait=60.0)
         self._record(report, None, report.seconds)
         return {"ok": True, "report": report.__dict__, "status": self.engine.status()}
-
-
-def parse_query(data: Any) -> MemoryQuery:
-    """A `MemoryQuery` from a request's JSON, or `AmosError` saying what is wrong."""
-    if not isinstance(data, dict):
-        raise AmosError("bad request: 'query' must be an object")
-    text = data.get("text")
-    if not isinstance(text, str):
-        raise AmosError("bad request: query.text must be a string")
-    k = data.get("k", 10)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
-        raise AmosError("bad request: query.k must be a whole number from 1 to 1000")
-
-    def strings(name: str) -> tuple[str, ...]:
-        value = data.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise AmosError(f"bad request: query.{name} must be a list of strings")
-        return tuple(value)
-
-    def optional(name: str) -> str | None:
-        value = data.get(name)
-        if value is not None and not isinstance(value, str):
-            raise AmosError(f"bad request: query.{name} must be a string")
-        return value
-
-    def when(name: str) -> dt.datetime | None:
-        value = optional(name)
-        if value is None:
-            return None
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise AmosError(f"bad request: query.{name} is not an ISO 8601 date") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-    kinds = strings("kinds")
-    if any(kind not in KINDS for kind in kinds):
-        raise AmosError(f"bad request: query.kinds must be among {', '.join(KINDS)}")
-    return MemoryQuery(
-        text=text,
-        k=k,
-        kinds=kinds,
-        sessions=strings("sessions"),
-        tags=strings("tags"),
-        since=when("since"),
-        until=when("until"),
-        user_id=optional("user_id"),
-        status=optional("status"),
-        identity=optional("identity"),
-        role=optional("role"),
-    )
-
-
-def query_to_json(query: MemoryQuery) -> dict[str, Any]:
-    """The JSON form of a query, as `parse_query` reads it."""
-    return {
-        "text": query.text,
-        "k": query.k,
-        "kinds": list(query.kinds),
-        "sessions": list(query.sessions),
-        "tags": list(query.tags),
-        "since": query.since.isoformat() if query.since else None,
-        "until": query.until.isoformat() if query.until else None,
-        "user_id": query.user_id,
-        "status": query.status,
-        "identity": query.identity,
-        "role": query.role,
-    }

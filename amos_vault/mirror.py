@@ -14,7 +14,8 @@ from amos_vault.sessions import Session, SessionManager
 from amos_vault.vault import Vault
 
 if TYPE_CHECKING:
-    from amos_vault.retrieval import MemoryQuery, SearchResult
+    from amos_vault.query import MemoryQuery
+    from amos_vault.retrieval import SearchResult
     from amos_vault.search import SearchEngine
     from amos_vault.sync import Progress, SyncReport
 
@@ -119,7 +120,7 @@ class ActiveMirror:
 
         >>> mirror.search(MemoryQuery("where did we plan to eat?", k=5, tags=("travel",)))
         """
-        from amos_vault.retrieval import MemoryQuery
+        from amos_vault.query import MemoryQuery
 
         if isinstance(query, str):
             query = MemoryQuery(query)

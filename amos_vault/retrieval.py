@@ -26,40 +26,10 @@ import numpy as np
 from amos_vault.config import SearchSettings
 from amos_vault.embeddings import Embedder
 from amos_vault.index import Filters, SearchIndex, TermHits, analyze
+from amos_vault.query import MemoryQuery
 from amos_vault.vectors import VectorStore
 
 GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
-
-
-@dataclass(frozen=True)
-class MemoryQuery:
-    """A search: the text, how many hits, and filters (empty means any)."""
-
-    text: str
-    k: int = 10
-    kinds: tuple[str, ...] = ()
-    sessions: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    user_id: str | None = None
-    status: str | None = None
-    identity: str | None = None
-    role: str | None = None
-
-    def filters(self) -> Filters:
-        """The index-level filters of this query."""
-        return Filters(
-            kinds=self.kinds,
-            session_ids=self.sessions,
-            tags=self.tags,
-            since=self.since,
-            until=self.until,
-            user_id=self.user_id,
-            status=self.status,
-            identity=self.identity,
-            role=self.role,
-        )
 
 
 @dataclass(frozen=True)

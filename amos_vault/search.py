@@ -18,7 +18,8 @@ from amos_vault.embeddings import Embedder, open_embedder
 from amos_vault.errors import AmosError
 from amos_vault.index import SCHEMA_VERSION, SearchIndex
 from amos_vault.models import DEFAULT_MODEL_ID, EMBEDDING_DIM
-from amos_vault.retrieval import MemoryQuery, Retriever, SearchResult
+from amos_vault.query import MemoryQuery
+from amos_vault.retrieval import Retriever, SearchResult
 from amos_vault.sync import Engines, Manifest, Progress, SyncReport, apply_changes, plan_changes
 from amos_vault.vault import Vault
 from amos_vault.vectors import SidecarError, VectorStore

@@ -41,12 +41,11 @@ class VectorStore:
         self.dim = dim
         self.keys = np.zeros(0, np.uint64)
         self.session_keys = np.zeros(0, np.uint64)
-        self.prev_keys = np.zeros(0, np.uint64)
-        self.next_keys = np.zeros(0, np.uint64)
         self.kinds = np.zeros(0, np.uint8)
         self.hashes: list[str] = []
         self.authors: list[str] = []
         self.matrix = np.zeros((0, dim), np.float32)
+        self._buffer = self.matrix
         self.alive = np.zeros(0, bool)
         self._row_of: dict[int, int] = {}
         self._row_of_hash: dict[str, int] = {}
@@ -108,18 +107,30 @@ class VectorStore:
         first = len(self.keys)
         self.keys = np.concatenate([self.keys, arrays["keys"].astype(np.uint64)])
         self.session_keys = np.concatenate([self.session_keys, arrays["session_keys"]])
-        self.prev_keys = np.concatenate([self.prev_keys, arrays["prev_keys"]])
-        self.next_keys = np.concatenate([self.next_keys, arrays["next_keys"]])
         self.kinds = np.concatenate([self.kinds, arrays["kinds"]])
         self.hashes += [str(h) for h in arrays["hashes"]]
         self.authors += [str(a) for a in arrays["authors"]]
-        self.matrix = np.concatenate([self.matrix, arrays["vectors"].astype(np.float32)])
+        self.matrix = self._grown(arrays["vectors"].astype(np.float32))
         self.alive = np.concatenate([self.alive, alive])
         self._author_array = None
         for offset in np.flatnonzero(alive):
             row = first + int(offset)
             self._row_of[int(self.keys[row])] = row
             self._row_of_hash[self.hashes[row]] = row
+
+    def _grown(self, rows: np.ndarray) -> np.ndarray:
+        """The matrix with ``rows`` appended. The buffer grows by half again when full, so
+        frequent small commits (the daemon's) do not copy every vector each time."""
+        used = len(self.matrix)
+        needed = used + len(rows)
+        if needed > len(self._buffer):
+            bigger = np.empty(
+                (max(needed, int(len(self._buffer) * 1.5) + 64), self.dim), np.float32
+            )
+            bigger[:used] = self.matrix
+            self._buffer = bigger
+        self._buffer[used:needed] = rows
+        return self._buffer[:needed]
 
     # -- queries about content -------------------------------------------------------------
     def __len__(self) -> int:
@@ -234,8 +245,6 @@ class VectorStore:
         arrays: dict[str, np.ndarray] = {
             "keys": self.keys[rows],
             "session_keys": self.session_keys[rows],
-            "prev_keys": self.prev_keys[rows],
-            "next_keys": self.next_keys[rows],
             "kinds": self.kinds[rows],
             "hashes": np.array([self.hashes[r] for r in rows], dtype="U32"),
             "authors": np.array([self.authors[r] for r in rows], dtype=str),
@@ -281,17 +290,10 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 def _arrays_of(items: list[tuple[Chunk, np.ndarray]], dim: int) -> dict[str, np.ndarray]:
-    from amos_vault.chunks import chunk_key
-
-    def key_of(chunk_id: str) -> int:
-        return chunk_key(chunk_id) if chunk_id else 0
-
     chunks = [c for c, _v in items]
     return {
         "keys": np.array([c.key for c in chunks], np.uint64),
         "session_keys": np.array([c.session_key for c in chunks], np.uint64),
-        "prev_keys": np.array([key_of(c.prev_id) for c in chunks], np.uint64),
-        "next_keys": np.array([key_of(c.next_id) for c in chunks], np.uint64),
         "kinds": np.array([_KIND_CODE[c.kind] for c in chunks], np.uint8),
         "hashes": np.array([c.hash for c in chunks], dtype="U32"),
         "authors": np.array([c.author for c in chunks] or [""], dtype=str)[: len(chunks)],

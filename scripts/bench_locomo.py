@@ -25,7 +25,8 @@ from pathlib import Path
 
 from amos_vault.config import user_cache_dir
 from amos_vault.mirror import ActiveMirror
-from amos_vault.retrieval import MemoryQuery, Retriever
+from amos_vault.query import MemoryQuery
+from amos_vault.retrieval import Retriever
 from amos_vault.scaffold import init_vault
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}

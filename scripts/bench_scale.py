@@ -137,7 +137,7 @@ def generate(root: Path, sessions: int, key_dir: Path, seed: int = 7) -> int:
 QUERY_CODE = """
 import json, resource, statistics, sys, time
 from pathlib import Path
-from amos_vault.retrieval import MemoryQuery
+from amos_vault.query import MemoryQuery
 from amos_vault.search import SearchEngine
 from amos_vault.vault import Vault
 engine = SearchEngine(Vault.open(sys.argv[1]), Path(sys.argv[2]))

@@ -17,7 +17,7 @@ import pytest
 
 from amos_vault import ipc
 from amos_vault.mirror import ActiveMirror
-from amos_vault.retrieval import MemoryQuery
+from amos_vault.query import MemoryQuery
 from amos_vault.search import SearchEngine
 from amos_vault.service import render_unit
 from amos_vault.vault import Vault

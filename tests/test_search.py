@@ -11,7 +11,7 @@ import pytest
 
 from amos_vault.embeddings import FastEmbedEmbedder, open_embedder
 from amos_vault.mirror import ActiveMirror
-from amos_vault.retrieval import MemoryQuery
+from amos_vault.query import MemoryQuery
 from amos_vault.search import SearchEngine
 from tests.conftest import RunCli
 
