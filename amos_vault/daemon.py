@@ -280,15 +280,14 @@ class Daemon:
             log.exception("request %r failed", op)
             return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
 
-    def _answer_search(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _ready_engine(self) -> SearchEngine:
         if self.engine is None:
-            return {
-                "ok": False,
-                "error": "the daemon is still starting",
-                "hint": "retry in a moment",
-            }
+            raise AmosError("the daemon is still starting", hint="retry in a moment")
+        return self.engine
+
+    def _answer_search(self, message: dict[str, Any]) -> dict[str, Any]:
         query = parse_query(message.get("query"))
-        result = self.engine.search(query)
+        result = self._ready_engine().search(query)
         self.state["queries"] += 1
         return {
             "ok": True,
@@ -298,12 +297,7 @@ class Daemon:
         }
 
     def _answer_reindex(self, message: dict[str, Any]) -> dict[str, Any]:
-        if self.engine is None:
-            return {
-                "ok": False,
-                "error": "the daemon is still starting",
-                "hint": "retry in a moment",
-            }
-        report = self.engine.sync(rebuild=bool(message.get("rebuild")), wait=60.0)
+        engine = self._ready_engine()
+        report = engine.sync(rebuild=bool(message.get("rebuild")), wait=60.0)
         self._record(report, None, report.seconds)
-        return {"ok": True, "report": report.__dict__, "status": self.engine.status()}
+        return {"ok": True, "report": report.__dict__, "status": engine.status()}

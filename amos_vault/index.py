@@ -17,6 +17,7 @@ from typing import Any
 import tantivy
 
 from amos_vault.chunks import Chunk
+from amos_vault.query import Filters
 from amos_vault.vault import ensure_dir
 
 SCHEMA_VERSION = 1
@@ -175,25 +176,6 @@ def analyze(text: str, drop: Iterable[str] = ()) -> list[str]:
     return list(dict.fromkeys(t for t in _ANALYZER.analyze(text) if t not in dropped))
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions every returned chunk must satisfy (None or empty: no restriction)."""
-
-    kinds: tuple[str, ...] = ()
-    session_ids: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    user_id: str | None = None
-    status: str | None = None
-    identity: str | None = None
-    role: str | None = None
-
-    def is_empty(self) -> bool:
-        """Whether nothing is restricted."""
-        return self == Filters()
-
-
 @dataclass
 class TermHits:
     """Full-text matches: keys and scores of the best hits, and statistics of all matches."""
@@ -294,7 +276,7 @@ class SearchIndex:
         clauses = []
         for name, values in (
             ("kind", filters.kinds),
-            ("session_id", filters.session_ids),
+            ("session_id", filters.sessions),
             ("tags", filters.tags),
             ("user_id", (filters.user_id,) if filters.user_id else ()),
             ("status", (filters.status,) if filters.status else ()),

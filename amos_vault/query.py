@@ -6,23 +6,18 @@ Kept free of heavy imports, so a command that only forwards a query to the daemo
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import Any
 
 from amos_vault.errors import AmosError
-
-if TYPE_CHECKING:
-    from amos_vault.index import Filters
 
 KINDS = ("message", "session", "fact", "note")
 
 
-@dataclass(frozen=True)
-class MemoryQuery:
-    """A search: the text, how many hits, and filters (empty means any)."""
+@dataclass(frozen=True, kw_only=True)
+class Filters:
+    """Restrictions every returned chunk must satisfy (None or empty: no restriction)."""
 
-    text: str
-    k: int = 10
     kinds: tuple[str, ...] = ()
     sessions: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -33,21 +28,21 @@ class MemoryQuery:
     identity: str | None = None
     role: str | None = None
 
-    def filters(self) -> Filters:
-        """The index-level filters of this query."""
-        from amos_vault.index import Filters
+    def only(self) -> Filters:
+        """Just the restrictions (a `MemoryQuery` without its text)."""
+        return Filters(**{f.name: getattr(self, f.name) for f in fields(Filters)})
 
-        return Filters(
-            kinds=self.kinds,
-            session_ids=self.sessions,
-            tags=self.tags,
-            since=self.since,
-            until=self.until,
-            user_id=self.user_id,
-            status=self.status,
-            identity=self.identity,
-            role=self.role,
-        )
+    def is_empty(self) -> bool:
+        """Whether nothing is restricted."""
+        return self.only() == Filters()
+
+
+@dataclass(frozen=True)
+class MemoryQuery(Filters):
+    """A search: the text, how many hits, and the filters (keyword arguments)."""
+
+    text: str
+    k: int = 10
 
 
 def parse_query(data: Any) -> MemoryQuery:

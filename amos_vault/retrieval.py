@@ -15,6 +15,7 @@ search says so once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -25,8 +26,8 @@ import numpy as np
 
 from amos_vault.config import SearchSettings
 from amos_vault.embeddings import Embedder
-from amos_vault.index import Filters, SearchIndex, TermHits, analyze
-from amos_vault.query import MemoryQuery
+from amos_vault.index import SearchIndex, TermHits, analyze
+from amos_vault.query import Filters, MemoryQuery
 from amos_vault.vectors import VectorStore
 
 GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
@@ -147,21 +148,21 @@ class Retriever:
         return "hybrid" if self.vectors is not None else "full-text"
 
     def _session_scores(self, terms: list[str], filters: Filters) -> tuple[dict[int, float], int]:
-        scope = Filters(**{**filters.__dict__, "kinds": ("session",)})
+        scope = dataclasses.replace(filters, kinds=("session",))
         hits = self.index.search_terms(terms, scope, self.settings.candidates)
         return dict(zip(hits.keys, hits.scores, strict=True)), max(hits.total, len(hits.keys))
 
     def _hybrid(self, query: MemoryQuery, text: str) -> SearchResult:
         assert self.vectors is not None and self.embedder is not None
         store, weights = self.vectors, self.settings
-        filters = query.filters()
+        filters = query.only()
         named = named_authors(text, self._author_names())
         terms = analyze(text, drop=named)
 
         mask = store.alive.copy()
         if query.kinds:
             mask &= store.kind_mask(query.kinds)
-        other = Filters(**{**filters.__dict__, "kinds": ()})
+        other = dataclasses.replace(filters, kinds=())
         if not other.is_empty():
             allowed = np.fromiter(self.index.keys_matching(other), np.uint64)
             mask &= np.isin(store.keys, allowed)
@@ -208,7 +209,7 @@ class Retriever:
 
     def _full_text(self, query: MemoryQuery, text: str) -> SearchResult:
         terms = analyze(text)
-        filters = query.filters()
+        filters = query.only()
         hits: TermHits = self.index.search_terms(
             terms, filters, self.settings.candidates, self.settings.own_text_boost
         )
