@@ -691,3 +691,171 @@ def service_status_command(ctx: click.Context) -> None:
         return
     click.echo(f"Installed: {path}")
     click.echo(text)
+
+
+def _answering_mirror(ctx: click.Context) -> Any:
+    mirror = _mirror(ctx)
+    mirror.llm_host = os.environ.get("OLLAMA_HOST") or None
+    return mirror
+
+
+def _print_sources(answer: Any) -> None:
+    sources = answer.sources
+    if sources:
+        click.echo(click.style("\nSources:", bold=True))
+        for piece in sources:
+            where = f"{piece.path}" + (f"  ^{piece.message_id}" if piece.message_id else "")
+            click.echo(f"  [{piece.cite}] {piece.title or ''}  {where}")
+    if answer.notice:
+        click.echo(f"note: {answer.notice}", err=True)
+
+
+@main.command("context")
+@click.argument("question", nargs=-1, required=True)
+@click.option("--session", "session_ref", metavar=SESSION, help="Build it for this session.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def context_command(
+    ctx: click.Context, question: tuple[str, ...], session_ref: str | None, as_json: bool
+) -> None:
+    """Print the context a model would get for QUESTION, and why each piece is there."""
+    mirror = _mirror(ctx)
+    mirror._fresh_index()
+    session = _session(ctx, session_ref) if session_ref else None
+    context = mirror.orchestrator(use_model=False).build_context(" ".join(question), session)
+    if as_json:
+        _emit_json(context.to_dict())
+        return
+    click.echo(f"Context for: {context.question}")
+    click.echo(
+        f"  about {context.tokens} of {context.budget} tokens; "
+        f"{len(context.dropped)} piece(s) left out"
+    )
+    for piece in context.pieces:
+        label = f"[{piece.cite}] " if piece.cite else ""
+        where = (
+            f"  {piece.path}" + (f" ^{piece.message_id}" if piece.message_id else "")
+            if piece.path
+            else ""
+        )
+        click.echo(
+            click.style(f"\n{piece.section}", fg="cyan")
+            + f"  score {piece.score:.2f}, {piece.tokens} tokens{where}"
+        )
+        click.echo(f"  {label}{' '.join(piece.text.split())[:300]}")
+
+
+@main.command("ask")
+@click.argument("question", nargs=-1, required=True)
+@click.option("--session", "session_ref", metavar=SESSION, help="Ask within this session.")
+@click.option("--model", help="Model to use (default: [llm] model).")
+@click.option("--engine", type=click.Choice(["basic", "reflective"]), help="Dialogue engine.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def ask_command(
+    ctx: click.Context,
+    question: tuple[str, ...],
+    session_ref: str | None,
+    model: str | None,
+    engine: str | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from your vault, with numbered sources (streamed as it is written)."""
+    mirror = _answering_mirror(ctx)
+    session = _session(ctx, session_ref) if session_ref else None
+    streamed: list[str] = []
+
+    def show(piece: str) -> None:
+        streamed.append(piece)
+        if not as_json:
+            click.echo(piece, nl=False)
+
+    answer = mirror.ask(" ".join(question), session, model=model, engine=engine, on_piece=show)
+    if as_json:
+        _emit_json(answer.to_dict())
+        return
+    if not streamed:  # the extractive answer is not streamed
+        click.echo(answer.text, nl=False)
+    click.echo()
+    _print_sources(answer)
+
+
+CHAT_HELP = "Commands: /pause, /complete, /link SESSION, /context, /quit (Ctrl-D also quits)."
+
+
+@main.command("chat")
+@click.option("--session", "session_ref", metavar=SESSION, help="Continue this session.")
+@click.option("--parent", "parent_ref", metavar=SESSION, help="Start a session linked to this one.")
+@click.option("--title", help="Title of the new session.")
+@click.option("--model", help="Model to use (default: [llm] model).")
+@click.option("--engine", type=click.Choice(["basic", "reflective"]), help="Dialogue engine.")
+@click.pass_context
+def chat_command(
+    ctx: click.Context,
+    session_ref: str | None,
+    parent_ref: str | None,
+    title: str | None,
+    model: str | None,
+    engine: str | None,
+) -> None:
+    """Chat with your memory: every turn is written to the session file as it happens."""
+    if session_ref and (parent_ref or title):
+        raise click.UsageError("--session continues a session; --parent/--title start a new one")
+    mirror = _answering_mirror(ctx)
+    if session_ref:
+        session = _session(ctx, session_ref)
+        if session.status == "paused":
+            session.resume()
+    else:
+        parent = _session(ctx, parent_ref) if parent_ref else None
+        session = mirror.create_session(title or "Chat", parent=parent)
+    orchestrator = mirror.orchestrator(model=model, engine=engine)
+    click.echo(f"Session {session.id}: {session.title} ({session.relative_path})")
+    click.echo(CHAT_HELP)
+    while True:
+        try:
+            line = click.prompt(
+                click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False
+            )
+        except (EOFError, click.Abort):
+            click.echo()
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("/"):
+            command, _, argument = text.partition(" ")
+            if command in ("/quit", "/exit"):
+                break
+            if command == "/pause":
+                session.pause()
+                click.echo(f"Paused. Continue later: amosvault chat --session {session.id}")
+                break
+            if command == "/complete":
+                session.complete()
+                click.echo("Completed.")
+                break
+            if command == "/link" and argument:
+                mirror.link_sessions(session, _session(ctx, argument.strip()))
+                click.echo(f"Linked under {argument.strip()}.")
+            elif command == "/context":
+                context = orchestrator.build_context(argument or "(the next message)", session)
+                for piece in context.pieces:
+                    click.echo(f"  {piece.section}: {' '.join(piece.text.split())[:120]}")
+            else:
+                click.echo(CHAT_HELP)
+            continue
+        mirror._fresh_index()
+        click.echo(click.style("assistant", bold=True) + "> ", nl=False)
+        streamed: list[str] = []
+
+        def show(piece: str, streamed: list[str] = streamed) -> None:
+            streamed.append(piece)
+            click.echo(piece, nl=False)
+
+        answer = orchestrator.reply(session, text, show)
+        if not streamed:
+            click.echo(answer.text, nl=False)
+        click.echo()
+        if answer.notice:
+            click.echo(f"note: {answer.notice}", err=True)

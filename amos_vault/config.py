@@ -70,12 +70,43 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class ContextSettings:
+    """What the orchestrator gives the model, within a token budget."""
+
+    budget_tokens: int = _setting(
+        4096, "Token budget of the context (estimated: ~4 characters a token)."
+    )
+    immediate_messages: int = _setting(10, "Last messages of the session, always included.")
+    working_messages: int = _setting(100, "Older messages of the session considered, by relevance.")
+    working_k: int = _setting(6, "How many of those older messages at most.")
+    long_term_k: int = _setting(8, "Passages from other sessions at most.")
+    facts_k: int = _setting(6, "Facts from memory notes at most.")
+    lineage_boost: float = _setting(
+        0.5, "Score added to passages from the session's parent, grandparent..."
+    )
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The language model that writes answers (none reachable: answers are cited evidence)."""
+
+    provider: str = _setting("ollama", "Provider: ollama, or one added by a plugin.")
+    host: str = _setting("http://127.0.0.1:11434", "Server address (OLLAMA_HOST overrides it).")
+    model: str = _setting("llama3.2", "Model name (`ollama pull NAME` to get it).")
+    timeout_seconds: float = _setting(120.0, "How long to wait for the model.")
+    engine: str = _setting("basic", "Dialogue engine: basic, or reflective (LingOS).")
+    record_asks: bool = _setting(False, "Record each `amosvault ask` exchange as a session.")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one vault."""
 
     sessions: SessionSettings = field(default_factory=SessionSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
 
 
 # The table name in config.toml of each section, and its type.

@@ -133,3 +133,20 @@ class OllamaProvider:
                 ) from None
 
         return translate()
+
+
+def open_provider(provider: str, host: str, model: str, timeout: float) -> LLMProvider:
+    """The configured provider: ``ollama``, or one a plugin adds (entry point group
+    ``amos_vault.providers``, called with (host, model, timeout))."""
+    if provider == "ollama":
+        return OllamaProvider(host, model, timeout)
+    from amos_vault.plugins import plugin_providers
+
+    factories = plugin_providers()
+    if provider not in factories:
+        raise LLMError(
+            f"unknown LLM provider {provider!r}",
+            hint=f"use one of: {', '.join(sorted({'ollama', *factories}))} ([llm] provider)",
+        )
+    made: LLMProvider = factories[provider](host, model, timeout)
+    return made

@@ -14,6 +14,9 @@ from amos_vault.sessions import Session, SessionManager
 from amos_vault.vault import Vault
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from amos_vault.orchestrator import Answer, Orchestrator
     from amos_vault.query import MemoryQuery
     from amos_vault.retrieval import SearchResult
     from amos_vault.search import SearchEngine
@@ -45,6 +48,8 @@ class ActiveMirror:
         self.sessions = SessionManager(
             self.vault, self.identity.identity_id if self.identity else None
         )
+        self.sessions.responder = self._respond  # Session.send answers through the orchestrator
+        self.llm_host: str | None = None  # set by the CLI from OLLAMA_HOST
 
     def create_session(
         self,
@@ -127,3 +132,64 @@ class ActiveMirror:
         if sync:
             self.engine.sync()
         return self.engine.search(query)
+
+    # -- answers ---------------------------------------------------------------------------
+    def orchestrator(
+        self, *, model: str | None = None, engine: str | None = None, use_model: bool = True
+    ) -> Orchestrator:
+        """An orchestrator over this vault: the configured (or given) model and engine."""
+        from amos_vault.dialogue import get_engine
+        from amos_vault.llm import open_provider
+        from amos_vault.orchestrator import Orchestrator
+
+        llm = self.vault.settings.llm
+        provider = (
+            open_provider(
+                llm.provider, self.llm_host or llm.host, model or llm.model, llm.timeout_seconds
+            )
+            if use_model
+            else None
+        )
+        return Orchestrator(
+            self.vault,
+            self.engine.search,
+            self.sessions,
+            self.identity,
+            provider,
+            get_engine(engine or llm.engine),
+            self.vault.settings,
+        )
+
+    def _fresh_index(self) -> None:
+        import contextlib
+
+        from amos_vault.errors import LockTimeoutError
+
+        # Another process indexing right now: use the index as it is.
+        with contextlib.suppress(LockTimeoutError):
+            self.engine.sync(wait=1.0)
+
+    def ask(
+        self,
+        question: str,
+        session: Session | str | None = None,
+        *,
+        model: str | None = None,
+        engine: str | None = None,
+        on_piece: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the vault (streamed pieces go to ``on_piece``); with no
+        model reachable the answer is the cited evidence, and ``notice`` says so."""
+        self._fresh_index()
+        target = self.sessions.resolve(session) if session is not None else None
+        orchestrator = self.orchestrator(model=model, engine=engine)
+        answer = orchestrator.answer(question, target, on_piece)
+        if self.vault.settings.llm.record_asks and target is None:
+            orchestrator.record_ask(answer)
+        return answer
+
+    def _respond(
+        self, session: Session, text: str, on_piece: Callable[[str], None] | None
+    ) -> Answer:
+        self._fresh_index()
+        return self.orchestrator().reply(session, text, on_piece)

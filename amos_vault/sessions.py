@@ -158,6 +158,16 @@ class Session:
         self._manager._write(self, append)
         return added[0]
 
+    def send(self, text: str, on_piece: Callable[[str], None] | None = None) -> Any:
+        """Say ``text`` in this session and get the answer (an `Answer`): both are written to
+        the file, the user's message before the model is asked."""
+        if self._manager.responder is None:
+            raise SessionStateError(
+                "this session was not opened through ActiveMirror, which answers messages",
+                hint="open the vault with ActiveMirror(vault) and load the session from it",
+            )
+        return self._manager.responder(self, text, on_piece)
+
     def pause(self) -> None:
         """Active -> paused."""
         self._transition("paused")
@@ -274,6 +284,8 @@ class SessionManager:
         self.identity_id = identity_id
         self.max_mb = vault.settings.sessions.max_file_mb
         self._ephemeral: dict[str, Session] = {}
+        # Set by ActiveMirror: answers Session.send (the orchestrator lives in a higher layer).
+        self.responder: Callable[[Session, str, Callable[[str], None] | None], Any] | None = None
 
     # -- creating --------------------------------------------------------------------------
     def create(

@@ -1,0 +1,222 @@
+"""The orchestrator: builds the context, asks the model, and records the exchange.
+
+With no model reachable it still answers: the best evidence from the vault, cited, and one
+line saying how to have answers written. Hooks fire at each step; plugins may add providers,
+context processors and dialogue engines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from amos_vault import hooks
+from amos_vault.config import Settings
+from amos_vault.context import Context, ContextPiece, Search, build_context
+from amos_vault.dialogue import DialogueEngine
+from amos_vault.llm import LLMError, LLMProvider
+from amos_vault.plugins import plugin_context_processors
+
+if TYPE_CHECKING:
+    from amos_vault.identity import Identity
+    from amos_vault.sessions import Session, SessionManager
+    from amos_vault.vault import Vault
+
+ENABLE_HINT = (
+    "to have answers written, run Ollama (`ollama serve`, then `ollama pull {model}`), "
+    "or set [llm] host and model in .amos/config.toml"
+)
+_PINNED = re.compile(r"^\s*[-*+]\s+(?P<text>.*?)\s*\bpinned::\s*true\b", re.IGNORECASE)
+
+
+@dataclass
+class Answer:
+    """An answer, the context it was built from, and its sources."""
+
+    question: str
+    text: str
+    context: Context
+    model: str | None  # None: the answer is the vault's evidence, no model wrote it
+    engine: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    notice: str | None = None
+
+    @property
+    def sources(self) -> list[ContextPiece]:
+        """The numbered sources (those cited first, when the model cited any)."""
+        return self.context.sources()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "model": self.model,
+            "engine": self.engine,
+            "notice": self.notice,
+            "metadata": self.metadata,
+            "sources": [p.to_dict() for p in self.sources],
+            "context": self.context.to_dict(),
+        }
+
+
+class Orchestrator:
+    """Answers questions and chat turns from one vault."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        search: Search,
+        sessions: SessionManager,
+        identity: Identity | None,
+        provider: LLMProvider | None,
+        engine: DialogueEngine,
+        settings: Settings,
+    ) -> None:
+        self.vault = vault
+        self.search = search
+        self.sessions = sessions
+        self.identity = identity
+        self.provider = provider
+        self.engine = engine
+        self.settings = settings
+
+    def pinned_facts(self) -> list[ContextPiece]:
+        """Facts marked ``pinned:: true`` in the memory notes: always in the context."""
+        pieces = []
+        for path in self.vault.iter_markdown(self.vault.memory_dir):
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for number, line in enumerate(lines, 1):
+                match = _PINNED.match(line)
+                if match:
+                    text = re.sub(r"\s+\w+::\s*\S+", "", match.group("text")).strip()
+                    pieces.append(
+                        ContextPiece(
+                            "facts",
+                            text,
+                            score=100.0,
+                            path=self.vault.relative(path),
+                            title=f"line {number}",
+                        )
+                    )
+        return pieces
+
+    def build_context(self, question: str, session: Session | None = None) -> Context:
+        """The context for ``question`` (within ``session`` when given)."""
+        lineage = [s.id for s in session.lineage()[1:]] if session is not None else []
+        context = build_context(
+            question,
+            self.search,
+            self.settings.context,
+            session=session,
+            lineage=lineage,
+            identity=self.identity,
+            pinned_facts=self.pinned_facts(),
+        )
+        for processor in plugin_context_processors():
+            context = processor(context)
+        hooks.fire("context_built", session, context)
+        return context
+
+    def answer(
+        self,
+        question: str,
+        session: Session | None = None,
+        on_piece: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer ``question``; streamed pieces go to ``on_piece``. Never raises for a
+        missing or failing model: the answer is then the cited evidence."""
+        context = self.build_context(question, session)
+        answer = self._generate(context, on_piece)
+        hooks.fire("response_generated", session, answer)
+        return answer
+
+    def _generate(self, context: Context, on_piece: Callable[[str], None] | None) -> Answer:
+        model = self.provider.model if self.provider is not None else self.settings.llm.model
+        if self.provider is not None:
+            pieces: list[str] = []
+            try:
+                for piece in self.provider.chat(self.engine.messages(context)):
+                    pieces.append(piece)
+                    if on_piece is not None:
+                        on_piece(piece)
+                text = "".join(pieces)
+                return Answer(
+                    context.question,
+                    text,
+                    context,
+                    self.provider.model,
+                    self.engine.name,
+                    self.engine.read_reply(context, text),
+                )
+            except LLMError as exc:
+                if pieces:  # keep what arrived, and say it is cut short
+                    text = "".join(pieces)
+                    return Answer(
+                        context.question,
+                        text,
+                        context,
+                        self.provider.model,
+                        self.engine.name,
+                        self.engine.read_reply(context, text),
+                        notice=f"the answer was cut short: {exc.message}",
+                    )
+                reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                return self._extractive(context, f"no language model answered ({reason})")
+        return self._extractive(context, "no language model is configured", model)
+
+    def _extractive(self, context: Context, why: str, model: str | None = None) -> Answer:
+        evidence = sorted(context.sources(), key=lambda p: -p.score)[:5]
+        if evidence:
+            lines = ["From your vault:"]
+            for piece in sorted(evidence, key=lambda p: p.cite or 0):
+                when = f"{piece.timestamp:%Y-%m-%d}" if piece.timestamp else ""
+                where = ", ".join(x for x in (when, piece.title or "") if x)
+                lines.append(f"[{piece.cite}] {' '.join(piece.text.split())} ({where})")
+            text = "\n".join(lines)
+        else:
+            text = "Your vault holds nothing about this yet."
+        notice = f"{why}: {ENABLE_HINT.format(model=model or self.settings.llm.model)}"
+        return Answer(
+            context.question, text, context, None, "extractive", {"engine": "extractive"}, notice
+        )
+
+    def reply(
+        self, session: Session, text: str, on_piece: Callable[[str], None] | None = None
+    ) -> Answer:
+        """One chat turn: record the user's message, answer it, record the answer. The user's
+        message is in the file before the model is asked, so a crash loses nothing said."""
+        message = session.add_message("user", text)
+        hooks.fire("message_received", session, message)
+        answer = self.answer(text, session, on_piece)
+        metadata = {
+            **answer.metadata,
+            "model": answer.model,
+            "sources": [p.link for p in answer.sources if p.link],
+        }
+        session.add_message(
+            "assistant", answer.text, metadata={k: v for k, v in metadata.items() if v is not None}
+        )
+        return answer
+
+    def record_ask(self, answer: Answer) -> Session:
+        """Keep an `ask` exchange as its own session (when [llm] record_asks is on)."""
+        title = "Ask: " + " ".join(answer.question.split())[:60]
+        session = self.sessions.create(title, tags=["ask"])
+        session.add_message("user", answer.question)
+        session.add_message(
+            "assistant",
+            answer.text,
+            metadata={
+                "engine": answer.engine,
+                "model": answer.model or "none",
+                "sources": [p.link for p in answer.sources if p.link],
+            },
+        )
+        session.complete()
+        return session
