@@ -8,7 +8,6 @@ input can raise a syntax error.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,11 +205,6 @@ class SearchIndex:
             ensure_dir(folder)
         self.index = tantivy.Index(self.schema, path=str(folder) if folder else None, reuse=True)
         self._writer: Any = None
-
-    @staticmethod
-    def destroy(folder: Path) -> None:
-        """Delete an on-disk index (it is derived; `amosvault index` rebuilds it)."""
-        shutil.rmtree(folder, ignore_errors=True)
 
     # -- writing ---------------------------------------------------------------------------
     def _writer_for_changes(self) -> Any:

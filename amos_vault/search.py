@@ -60,18 +60,11 @@ class SearchEngine:
         self._open()
 
     def _open(self) -> None:
-        stale = _stored_schema(self.folder / "files.json") not in (None, SCHEMA_VERSION)
-        if stale:
-            self._destroy()
-        self.index = SearchIndex(self.folder / "tantivy")
+        # Opening never deletes anything: another process may be writing right now. Repairs
+        # happen in `sync`, under the index lock.
+        self._outdated = _stored_schema(self.folder / "files.json") not in (None, SCHEMA_VERSION)
+        self.index = SearchIndex(None if self._outdated else self.folder / "tantivy")
         self.manifest = Manifest.load(self.folder / "files.json")
-        indexed = sum(len(r.keys) for r in self.manifest.files.values())
-        if indexed != self.index.num_docs():
-            # The index and its record disagree (a crash between their commits, or a
-            # folder deleted by hand): index everything again; vectors are reused by hash.
-            self.manifest.files.clear()
-            if self.index.num_docs():
-                self.index.clear()
         self.vectors: VectorStore | None = None
         self._open_vectors()
 
@@ -82,9 +75,23 @@ class SearchEngine:
         try:
             self.vectors = VectorStore.open(self.folder / "vectors", model_id, dim)
         except SidecarError as exc:
+            # Start empty: the next sync re-embeds what is missing (reusing nothing), and its
+            # first commit replaces the damaged files.
             self.notices.append(f"{exc.message}: rebuilding the vectors")
-            shutil.rmtree(self.folder / "vectors", ignore_errors=True)
             self.vectors = VectorStore(self.folder / "vectors", model_id, dim)
+
+    def _repair(self) -> None:
+        """Under the index lock: rebuild an outdated index, and re-index everything when the
+        index and its record disagree (a crash between their commits, a folder deleted by
+        hand); vectors are reused by content hash."""
+        if self._outdated:
+            self._destroy()
+            self._open()
+        indexed = sum(len(r.keys) for r in self.manifest.files.values())
+        if indexed != self.index.num_docs():
+            self.manifest.files.clear()
+            if self.index.num_docs():
+                self.index.clear()
 
     def _destroy(self) -> None:
         for name in ("tantivy", "vectors", "files.json"):
@@ -120,11 +127,23 @@ class SearchEngine:
                     self.index.index.reload()
                     if self.vectors is not None and self.vectors.is_stale():
                         self._open_vectors()
+                self._repair()
             keys = self.vectors.live_keys() if self.vectors is not None else None
             full = rebuild or only is None
             plan = plan_changes(self.vault, self.manifest, keys, None if full else only)
             engines = Engines(self.index, self.vectors, self.embedder, self.guard)
-            report = apply_changes(self.vault, plan, engines, self.manifest, progress, should_stop)
+            try:
+                report = apply_changes(
+                    self.vault, plan, engines, self.manifest, progress, should_stop
+                )
+            except BaseException:
+                # Nothing half-done may linger for a later commit: drop it, re-read the
+                # committed state; the caller retries the same changes.
+                with self.guard:
+                    self.index.rollback()
+                    self.manifest = Manifest.load(self.folder / "files.json")
+                    self._open_vectors()
+                raise
             if full and not report.stopped and self.vectors is not None:
                 self._drop_orphan_vectors()
             return report

@@ -33,6 +33,7 @@ and unknown front-matter keys and comments stay untouched.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -56,10 +57,10 @@ _HEADER_PREFIX = r"\*\*(?:user|assistant|system)\*\*[ \t]+[·—-][ \t]+\S"
 _META_PREFIX = r"<!-- amos-meta:"
 HEADER_RE = re.compile(
     r"^\*\*(?P<role>user|assistant|system)\*\*[ \t]+[·—-][ \t]+"
-    r"(?P<stamp>\S.*?)(?:[ \t]+\^(?P<id>[A-Za-z0-9-]+))?[ \t]*$",
+    r"(?P<stamp>\S.*?)(?:[ \t]+\^(?P<id>[A-Za-z0-9-]+))?[ \t\r]*$",
     re.IGNORECASE,
 )
-META_RE = re.compile(r"^<!-- amos-meta: (?P<json>.*) -->$")
+META_RE = re.compile(r"^<!-- amos-meta: (?P<json>.*) -->\r?$")
 _NEEDS_ESCAPE_RE = re.compile(rf"^\\*(?:{_HEADER_PREFIX}|{_META_PREFIX})", re.IGNORECASE)
 _ESCAPED_RE = re.compile(rf"^\\+(?:{_HEADER_PREFIX}|{_META_PREFIX})", re.IGNORECASE)
 MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9-]+$")
@@ -186,7 +187,7 @@ def render_message_lines(message: Message) -> list[str]:
 @dataclass
 class _Block:
     lines: list[str] | None  # raw lines as read, or None when the message must be rendered
-    separator: bool  # whether one blank line follows the block
+    separator: str | None  # the blank line that follows the block ("" or "\r"), if any
 
 
 @dataclass
@@ -196,15 +197,18 @@ class SessionDocument:
     meta: dict[str, Any]
     messages: list[Message]
     newline: str = "\n"
+    line_suffix: str = ""  # "\r" on new lines of a mixed file whose first line ends in CRLF
     bom: bool = False
     final_newline: bool = True
     front_matter_lines: list[str] | None = None
+    front_matter_open: str = "---"
     front_matter_close: str = "---"
     preamble: list[str] = field(default_factory=list)
     problems: list[tuple[int, str]] = field(default_factory=list)
     """Non-fatal findings while parsing: (line, message)."""
     _original_meta: dict[str, Any] = field(default_factory=dict)
     _blocks: list[_Block] = field(default_factory=list)
+    _unwritten_ids: set[int] = field(default_factory=set)
 
     @classmethod
     def new(cls, meta: dict[str, Any], title: str) -> SessionDocument:
@@ -213,11 +217,25 @@ class SessionDocument:
 
     def append_message(self, message: Message) -> None:
         """Add ``message`` at the end; earlier messages keep their bytes."""
-        if self._blocks:
-            self._blocks[-1].separator = True
-        self._blocks.append(_Block(lines=None, separator=False))
+        if self._blocks and self._blocks[-1].separator is None:
+            self._blocks[-1].separator = self.line_suffix
+        self._blocks.append(_Block(lines=None, separator=None))
         self.messages.append(message)
         self.final_newline = True
+
+    def write_derived_ids(self) -> None:
+        """Put ``^id`` on headers written by hand without one, so links to them hold; every
+        other byte stays as it is."""
+        for index in sorted(self._unwritten_ids):
+            block = self._blocks[index]
+            if block.lines is not None:
+                header = block.lines[0]
+                ending = "\r" if header.endswith("\r") else ""
+                block.lines = [
+                    f"{header.rstrip()} ^{self.messages[index].id}{ending}",
+                    *block.lines[1:],
+                ]
+        self._unwritten_ids.clear()
 
     def key_line(self, key: str) -> int | None:
         """1-based file line of the top-level front-matter ``key``, if present."""
@@ -232,12 +250,15 @@ class SessionDocument:
         lines: list[str] = []
         fm = self._render_front_matter()
         if fm is not None:
-            lines += ["---", *fm, self.front_matter_close]
+            lines += [self.front_matter_open, *fm, self.front_matter_close]
         lines += self.preamble
         for message, block in zip(self.messages, self._blocks, strict=True):
-            lines += block.lines if block.lines is not None else render_message_lines(message)
-            if block.separator:
-                lines.append("")
+            if block.lines is not None:
+                lines += block.lines
+            else:
+                lines += [line + self.line_suffix for line in render_message_lines(message)]
+            if block.separator is not None:
+                lines.append(block.separator)
         text = self.newline.join(lines) + (self.newline if self.final_newline else "")
         return ((BOM if self.bom else "") + text).encode("utf-8")
 
@@ -347,6 +368,9 @@ def _decode(data: bytes, path: Path | None) -> tuple[str, bool]:
     return (text[1:] if bom else text), bom
 
 
+DERIVED_PREFIX = "\x00"  # marks, during parsing only, an id the file does not hold yet
+
+
 def _derive_message_id(header: str, seen: int) -> str:
     digest = hashlib.sha1(f"{header.strip()}|{seen}".encode()).hexdigest()
     return f"m-{digest[:8]}"
@@ -360,7 +384,11 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
     mapping, a message header with a bad timestamp or bad metadata comment.
     """
     text, bom = _decode(data, path)
-    newline = "\r\n" if "\r\n" in text[: text.find("\n") + 1] and text.find("\n") > 0 else "\n"
+    # Split on CRLF only when every line ends so; a file with mixed endings is split on LF
+    # (each line keeps its own CR, so it still round-trips), and new lines follow its first.
+    crlf = text.count("\r\n")
+    newline = "\r\n" if crlf and crlf == text.count("\n") else "\n"
+    first_crlf = text.find("\n") > 0 and text[text.find("\n") - 1] == "\r"
     final_newline = text.endswith(newline)
     if final_newline:
         text = text[: -len(newline)]
@@ -390,21 +418,32 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
         newline=newline,
         bom=bom,
         final_newline=final_newline,
+        line_suffix="\r" if newline == "\n" and first_crlf else "",
         front_matter_lines=fm_lines,
+        front_matter_open=lines[0] if fm_lines is not None else "---",
         front_matter_close=close,
         _original_meta=copy.deepcopy(meta),
     )
-    headers = [i for i in range(start, len(lines)) if HEADER_RE.match(lines[i])]
+    # A header line is one whose timestamp parses: prose such as "**User** - the person
+    # typing" stays content.
+    headers = [i for i in range(start, len(lines)) if _header_stamp(lines[i]) is not None]
     doc.preamble = lines[start : headers[0]] if headers else lines[start:]
     seen_headers: dict[str, int] = {}
     seen_ids: set[str] = set()
     for number, first in enumerate(headers):
         last = headers[number + 1] if number + 1 < len(headers) else len(lines)
         block = lines[first:last]
-        separator = number + 1 < len(headers) and len(block) > 1 and block[-1] == ""
-        if separator:
+        separator = (
+            block[-1]
+            if number + 1 < len(headers) and len(block) > 1 and block[-1] in ("", "\r")
+            else None
+        )
+        if separator is not None:
             block = block[:-1]
         message = _parse_block(block, first + 1, path, seen_headers)
+        if message.id.startswith(DERIVED_PREFIX):
+            message = dataclasses.replace(message, id=message.id[len(DERIVED_PREFIX) :])
+            doc._unwritten_ids.add(len(doc.messages))
         if message.id in seen_ids:
             doc.problems.append((first + 1, f"message id {message.id} is used twice"))
         seen_ids.add(message.id)
@@ -416,6 +455,14 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
 def _parse_front_matter(fm_lines: list[str], path: Path | None) -> dict[str, Any]:
     try:
         value = yaml.safe_load("\n".join(fm_lines))
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # PyYAML raises these for values it cannot build, e.g. the date 2026-02-30.
+        raise ParseError(
+            f"the front-matter holds a value that cannot be read: {exc}",
+            hint="fix the value (an impossible date?) between the '---' lines",
+            path=path,
+            line=2,
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
@@ -437,28 +484,30 @@ def _parse_front_matter(fm_lines: list[str], path: Path | None) -> dict[str, Any
     return {str(k): v for k, v in value.items()}
 
 
+def _header_stamp(line: str) -> dt.datetime | None:
+    match = HEADER_RE.match(line)
+    if match is None:
+        return None
+    try:
+        return parse_timestamp(match.group("stamp"))
+    except ValueError:
+        return None
+
+
 def _parse_block(
     block: list[str], line: int, path: Path | None, seen_headers: dict[str, int]
 ) -> Message:
     match = HEADER_RE.match(block[0])
-    assert match is not None
-    try:
-        timestamp = parse_timestamp(match.group("stamp"))
-    except ValueError:
-        raise ParseError(
-            f"message header has an invalid timestamp {match.group('stamp')!r}",
-            hint="write it as YYYY-MM-DD HH:MM:SSZ, e.g. **user** · 2026-11-20 10:02:11Z",
-            path=path,
-            line=line,
-        ) from None
+    timestamp = _header_stamp(block[0])
+    assert match is not None and timestamp is not None
     message_id = match.group("id")
-    if not message_id:
+    if not message_id:  # written by hand without one: derived, and written at the next save
         count = seen_headers.get(block[0].strip(), 0)
         seen_headers[block[0].strip()] = count + 1
-        message_id = _derive_message_id(block[0], count)
+        message_id = DERIVED_PREFIX + _derive_message_id(block[0], count)
     # Canonical layout: header, blank line, [metadata comment], content. By hand, people also
     # write the comment right under the header and a blank line after it; accept both.
-    blank_first = len(block) > 1 and block[1] == ""
+    blank_first = len(block) > 1 and block[1] in ("", "\r")
     index = 2 if blank_first else 1
     metadata: dict[str, Any] = {}
     if index < len(block) and (meta_match := META_RE.match(block[index])):
@@ -474,7 +523,7 @@ def _parse_block(
                 line=line + index,
             )
         index += 1
-        if not blank_first and index < len(block) and block[index] == "":
+        if not blank_first and index < len(block) and block[index] in ("", "\r"):
             index += 1
     content = "\n".join(_unescape(text) for text in block[index:])
     return Message(

@@ -492,6 +492,7 @@ class SessionManager:
                 path = moved
                 doc, _ = read_session_file(path, self.max_mb)
             change(doc)
+            doc.write_derived_ids()
             doc.meta["updated"] = now_utc()
             atomic_write(path, doc.render())
         session._doc, session._header, session.path = doc, read_header(doc, path), path

@@ -162,7 +162,6 @@ def plan_changes(
         gone = set(manifest.files) - set(on_disk)
     else:
         on_disk, gone = {}, set()
-        everything = None
         for rel in dict.fromkeys(only):
             path = vault.root / rel
             if path.is_file() and _covered(vault, rel):
@@ -171,30 +170,34 @@ def plan_changes(
                 gone.add(rel)
             elif not rel.endswith(".md") and (path.is_dir() or not path.exists()):
                 # A folder created, moved or deleted: look over what is (or was) inside.
-                everything = everything or indexed_files(vault)
                 prefix = rel.rstrip("/") + "/"
-                on_disk.update({r: p for r, p in everything.items() if r.startswith(prefix)})
-                gone.update(
-                    r for r in manifest.files if r.startswith(prefix) and r not in everything
-                )
+                inside = _indexed_under(vault, path)
+                on_disk.update(inside)
+                gone.update(r for r in manifest.files if r.startswith(prefix) and r not in inside)
     for rel, path in on_disk.items():
         _compare(rel, path, manifest.files.get(rel), vector_keys, plan)
     plan.deleted = sorted(gone)
     return plan
 
 
+def _indexed_under(vault: Vault, path: Path) -> dict[str, Path]:
+    """The indexed files inside one folder of the vault (none when it is not a folder)."""
+    if not path.is_dir():
+        return {}
+    found = {}
+    for folder in (vault.sessions_dir, vault.memory_dir):
+        if path == folder or folder in path.parents:
+            for file in vault.iter_markdown(path):
+                if is_indexed_name(file.name) and vault.is_listed(file, folder):
+                    found[vault.relative(file)] = file
+    return found
+
+
 def _covered(vault: Vault, rel: str) -> bool:
-    try:
-        vault.resolve_inside(rel)
-    except AmosError:
-        return False
-    parts = rel.split("/")
-    folders = (vault.settings.sessions.folder, vault.settings.memory.folder)
-    return (
-        len(parts) > 1
-        and parts[0] in folders
-        and is_indexed_name(parts[-1])
-        and not any(p.startswith(".") for p in parts[:-1])
+    """The same rule as the full scan (`indexed_files`), for one path."""
+    path = vault.root / rel
+    return is_indexed_name(path.name) and any(
+        vault.is_listed(path, folder) for folder in (vault.sessions_dir, vault.memory_dir)
     )
 
 

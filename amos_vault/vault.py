@@ -121,6 +121,10 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def _visible_dir(name: str) -> bool:
+    return name not in IGNORED_DIRS and not name.startswith(".")
+
+
 @dataclass(frozen=True)
 class Vault:
     """A vault folder and its settings."""
@@ -186,26 +190,36 @@ class Vault:
         return resolved
 
     def iter_markdown(self, folder: Path) -> Iterator[Path]:
-        """Markdown files under ``folder``, sorted, skipping ignored, hidden and temp files.
-
-        Symlinks are listed only when they resolve inside the vault.
-        """
+        """Markdown files under ``folder``, sorted, as `is_listed` decides."""
         if not folder.is_dir():
             return
         for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and d[0] != ".")
+            dirnames[:] = sorted(d for d in dirnames if _visible_dir(d))
             for name in sorted(filenames):
-                if not name.endswith(".md") or name.startswith("."):
-                    continue
                 path = Path(dirpath) / name
-                if path.is_symlink():
-                    try:
-                        target = self.resolve_inside(path)
-                    except UnsafePathError:
-                        continue  # never follow a link out of the vault
-                    if folder.resolve() in target.parents:
-                        continue  # the file it points to is listed itself
-                yield path
+                if self.is_listed(path, folder):
+                    yield path
+
+    def is_listed(self, path: Path, folder: Path) -> bool:
+        """Whether ``path`` is one of ``folder``'s Markdown files: not hidden, not in an
+        ignored folder, and, if a symlink, pointing inside the vault at a file that is not
+        listed already under ``folder`` itself."""
+        try:
+            parts = path.relative_to(folder).parts
+        except ValueError:
+            return False
+        if not parts or not all(_visible_dir(p) for p in parts[:-1]):
+            return False
+        name = parts[-1]
+        if not name.endswith(".md") or name.startswith("."):
+            return False
+        if path.is_symlink():
+            try:
+                target = self.resolve_inside(path)
+            except UnsafePathError:
+                return False  # never follow a link out of the vault
+            return folder.resolve() not in target.parents
+        return path.is_file()
 
     def outside_links(self, folder: Path) -> list[Path]:
         """Symlinked Markdown files under ``folder`` that point outside the vault."""

@@ -160,11 +160,43 @@ def test_hand_edit_of_a_message_is_picked_up() -> None:
     assert again.messages[0].id == doc.messages[0].id
 
 
-def test_bad_header_timestamp_names_the_line() -> None:
-    text = HAND_WRITTEN.replace("2026-11-20 10:02:11Z", "yesterday at noon")
-    with pytest.raises(ParseError) as info:
-        parse_session_bytes(text.encode())
-    assert info.value.line == 18
+def test_a_header_like_line_without_a_real_timestamp_is_content() -> None:
+    text = HAND_WRITTEN.replace("**User** - 2026-11-21 09:00 UTC", "**User** - the person typing")
+    doc = parse_session_bytes(text.encode())
+    assert len(doc.messages) == 2
+    assert "**User** - the person typing" in doc.messages[1].content
+    assert doc.render() == text.encode()
+
+
+def test_mixed_line_endings_round_trip_and_keep_headers() -> None:
+    lf_first = HAND_WRITTEN.replace("ids.\n", "ids.\r\n").replace(
+        "^m-5e6f7a8b\n", "^m-5e6f7a8b\r\n"
+    )
+    doc = parse_session_bytes(lf_first.encode())
+    assert [m.id for m in doc.messages][:2] == ["m-1a2b3c4d", "m-5e6f7a8b"]
+    assert doc.render() == lf_first.encode()
+    crlf_first = HAND_WRITTEN.replace("\n", "\r\n", 20)  # CRLF at the top, LF below
+    doc = parse_session_bytes(crlf_first.encode())
+    assert len(doc.messages) == 3
+    assert doc.render() == crlf_first.encode()
+    doc.append_message(Message("m-new00001", "user", "added", T0))
+    out = doc.render()
+    assert out.startswith(crlf_first.encode()) and out.endswith(b"added\r\n")
+
+
+def test_an_impossible_date_is_a_parse_error_not_a_crash() -> None:
+    with pytest.raises(ParseError, match="cannot be read"):
+        parse_session_bytes(b"---\nid: x\ncreated: 2026-02-30\n---\nhello\n")
+
+
+def test_ids_derived_for_hand_written_headers_are_written_at_the_next_save() -> None:
+    doc = parse_session_bytes(HAND_WRITTEN.encode())
+    derived = doc.messages[2].id
+    doc.write_derived_ids()
+    out = doc.render().decode()
+    assert f"**User** - 2026-11-21 09:00 UTC ^{derived}\n" in out
+    assert parse_session_bytes(out.encode()).messages[2].id == derived
+    assert out.replace(f" ^{derived}", "") == HAND_WRITTEN
 
 
 def test_unclosed_front_matter_is_an_error_on_line_1() -> None:
