@@ -119,7 +119,9 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
         )
     when = header.created or (messages[0].timestamp if messages else None)
     heading = " ".join([header.title, *(f"#{t}" for t in header.tags)]).strip()
-    body = "\n".join(_said(m, with_date=True) for m in messages)
+    # Notes typed above the first message belong to the session too (minus the title line).
+    notes = [line for line in doc.preamble if line.strip() and line.strip() != f"# {header.title}"]
+    body = "\n".join([*notes, *(_said(m, with_date=True) for m in messages)])
     chunks.append(
         Chunk(
             chunk_id=f"session:{path}",

@@ -44,8 +44,9 @@ class AmosGroup(click.Group):
             _fail(str(exc), exc.hint)
         except KeyboardInterrupt:
             _fail("interrupted")
-        except Exception as exc:
-            if os.environ.get("AMOS_DEBUG") == "1":
+        except BaseException as exc:
+            # BaseException: a panic inside a native extension (tantivy) arrives as one.
+            if isinstance(exc, SystemExit | GeneratorExit) or os.environ.get("AMOS_DEBUG") == "1":
                 raise
             _fail(
                 f"unexpected {type(exc).__name__}: {exc}",

@@ -156,6 +156,51 @@ def _coerce(value: Any, default: Any, where: str, path: Path) -> Any:
     )
 
 
+def _check(settings: Settings, path: Path) -> Settings:
+    """Values a type cannot rule out: folders inside the vault, positive sizes and counts."""
+
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"setting {key} {why}", hint=f"fix it in {path}", path=path)
+
+    for key, folder in (
+        ("sessions.folder", settings.sessions.folder),
+        ("memory.folder", settings.memory.folder),
+    ):
+        parts = Path(folder).parts
+        if (
+            not folder
+            or Path(folder).is_absolute()
+            or ".." in parts
+            or any(p.startswith(".") for p in parts)
+        ):
+            raise bad(key, f"must be a folder inside the vault, such as {key.split('.')[0]!r}")
+    if settings.sessions.default_kind not in ("persistent", "ephemeral"):
+        raise bad("sessions.default_kind", 'must be "persistent" or "ephemeral"')
+    positive = {
+        "sessions.max_file_mb": settings.sessions.max_file_mb,
+        "sessions.lock_timeout_seconds": settings.sessions.lock_timeout_seconds,
+        "search.batch_size": settings.search.batch_size,
+        "search.candidates": settings.search.candidates,
+        "context.budget_tokens": settings.context.budget_tokens,
+        "llm.timeout_seconds": settings.llm.timeout_seconds,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise bad(key, f"must be greater than 0 (found {value})")
+    counts = {
+        "search.threads": settings.search.threads,
+        "context.immediate_messages": settings.context.immediate_messages,
+        "context.working_messages": settings.context.working_messages,
+        "context.working_k": settings.context.working_k,
+        "context.long_term_k": settings.context.long_term_k,
+        "context.facts_k": settings.context.facts_k,
+    }
+    for key, value in counts.items():
+        if value < 0:
+            raise bad(key, f"cannot be negative (found {value})")
+    return settings
+
+
 def settings_from_mapping(data: dict[str, Any], path: Path) -> Settings:
     """Build settings from a parsed TOML mapping; unknown or mistyped keys raise `ConfigError`."""
     sections: dict[str, Any] = {}
@@ -180,7 +225,7 @@ def settings_from_mapping(data: dict[str, Any], path: Path) -> Settings:
                 )
             kwargs[key] = _coerce(value, fields[key].default, f"{name}.{key}", path)
         sections[name] = section_type(**kwargs)
-    return Settings(**sections)
+    return _check(Settings(**sections), path)
 
 
 def load_settings(vault_root: Path) -> Settings:

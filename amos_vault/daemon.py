@@ -105,10 +105,9 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self, *_args: object) -> None:
-        """Ask the loop to finish the change in hand and exit (signal handler)."""
+        """Ask the loop to finish the change in hand and exit (safe in a signal handler: it
+        only sets an event, which the loop looks at within a second)."""
         self.stop.set()
-        if self.watcher is not None:
-            self.watcher.wake()
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT (or `request_stop`); returns the exit status."""
@@ -133,7 +132,7 @@ class Daemon:
             while not self.stop.is_set():
                 paths = self.watcher.drain(self.quiet, self.limit, self.stop)
                 if paths and not self.stop.is_set():
-                    self._sync(paths)
+                    self._sync(None if "" in paths else paths)
                 for hook in self.hooks:
                     self._run_hook(hook)
         finally:
@@ -171,9 +170,13 @@ class Daemon:
                 for path in paths:
                     self.watcher.queue.put(path)
             return
-        except Exception as exc:
+        except Exception as exc:  # logged and counted; the loop goes on
             self.state["failures"] += 1
-            log.exception("sync failed: %s", exc)
+            log.exception("sync failed (will retry those changes): %s", exc)
+            if self.watcher is not None:  # "" asks the loop for a full reconcile
+                for path in paths or [""]:
+                    self.watcher.queue.put(path)
+            time.sleep(min(30.0, 2.0 ** min(self.state["failures"], 5)))  # do not spin
             return
         self._record(report, paths, time.monotonic() - started)
 
@@ -281,13 +284,15 @@ class Daemon:
             return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
 
     def _ready_engine(self) -> SearchEngine:
-        if self.engine is None:
-            raise AmosError("the daemon is still starting", hint="retry in a moment")
+        assert self.engine is not None  # made before the socket opens
         return self.engine
 
     def _answer_search(self, message: dict[str, Any]) -> dict[str, Any]:
         query = parse_query(message.get("query"))
         result = self._ready_engine().search(query)
+        if self.state["phase"] == "reconciling":
+            note = "the daemon is still indexing changes made while it was down"
+            result.notice = f"{result.notice}; {note}" if result.notice else note
         self.state["queries"] += 1
         return {
             "ok": True,

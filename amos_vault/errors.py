@@ -87,3 +87,7 @@ class InvalidInputError(AmosError):
 
 class LockTimeoutError(AmosError):
     """Another process held a vault lock for longer than the configured timeout."""
+
+
+class ConflictError(AmosError):
+    """A file kept changing under a write; nothing was overwritten."""

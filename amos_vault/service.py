@@ -34,18 +34,25 @@ def unit_dir(config_home: Path) -> Path:
 
 
 def _quote(arg: str) -> str:
-    if arg and all(c.isalnum() or c in "/._-+=:@" for c in arg):
+    arg = arg.replace("%", "%%").replace("$", "$$")  # systemd would expand these
+    if arg and all(c.isalnum() or c in "/._-+=:@%$" for c in arg):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_unit(vault_root: Path, python: str | None = None) -> str:
+def render_unit(
+    vault_root: Path, python: str | None = None, environment: dict[str, str] | None = None
+) -> str:
     """The unit file's text: the daemon for ``vault_root``, restarted on failure, logging to
-    the journal."""
+    the journal. ``environment`` (e.g. XDG_CACHE_HOME, where the model is) is passed on."""
     command = [python or sys.executable, "-m", "amos_vault", "--vault", str(vault_root), "daemon"]
+    extra = "".join(
+        f"Environment={_quote(f'{key}={value}')}\n"
+        for key, value in sorted((environment or {}).items())
+    )
     return (
         "[Unit]\n"
-        f"Description=amos-vault daemon for {vault_root}\n"
+        f"Description=amos-vault daemon for {str(vault_root).replace('%', '%%')}\n"
         "\n"
         "[Service]\n"
         "Type=simple\n"
@@ -53,6 +60,7 @@ def render_unit(vault_root: Path, python: str | None = None) -> str:
         "Restart=on-failure\n"
         "RestartSec=5\n"
         "Environment=PYTHONUNBUFFERED=1\n"
+        f"{extra}"
         "StandardOutput=journal\n"
         "StandardError=journal\n"
         "\n"
@@ -87,7 +95,12 @@ def install(vault_root: Path, config_home: Path) -> ServiceReport:
     name = unit_name(vault_root)
     path = unit_dir(config_home) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_unit(vault_root))
+    passed = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "OLLAMA_HOST")
+    }
+    path.write_text(render_unit(vault_root, environment=passed))
     done, todo = [f"wrote {path}"], []
     steps = [("daemon-reload",), ("enable", "--now", name)]
     if user_manager_running():

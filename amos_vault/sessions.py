@@ -21,6 +21,7 @@ from typing import Any
 from amos_vault.errors import (
     AmbiguousSessionError,
     AmosError,
+    ConflictError,
     DuplicateSessionIdError,
     InvalidInputError,
     InvalidTransitionError,
@@ -480,21 +481,34 @@ class SessionManager:
             session._header = read_header(session._doc, None)
             return
         with self.vault.lock(f"session-{session.id}"):
-            # Write to the file itself, never over a symlink (and never out of the vault).
-            path = self.vault.resolve_inside(session.path)
-            try:
-                doc, _ = read_session_file(path, self.max_mb)
-                if str(doc.meta.get("id")) != session.id:
-                    raise FileNotFoundError(path)
-            except FileNotFoundError:
-                moved = self.load(session.id).path  # moved or renamed by the user
-                assert moved is not None
-                path = moved
-                doc, _ = read_session_file(path, self.max_mb)
-            change(doc)
-            doc.write_derived_ids()
-            doc.meta["updated"] = now_utc()
-            atomic_write(path, doc.render())
+            for _attempt in range(5):
+                # Write to the file itself, never over a symlink (nor out of the vault).
+                path = self.vault.resolve_inside(session.path)
+                try:
+                    doc, data = read_session_file(path, self.max_mb)
+                    if str(doc.meta.get("id")) != session.id:
+                        raise FileNotFoundError(path)
+                except FileNotFoundError:
+                    moved = self.load(session.id).path  # moved or renamed by the user
+                    assert moved is not None
+                    path = moved
+                    doc, data = read_session_file(path, self.max_mb)
+                change(doc)
+                doc.write_derived_ids()
+                doc.meta["updated"] = now_utc()
+                rendered = doc.render()
+                # An editor may have saved while we worked: then start again from its text,
+                # so its edit is never overwritten.
+                if _unchanged(path, data):
+                    atomic_write(path, rendered)
+                    break
+                session.path = path
+            else:
+                raise ConflictError(
+                    f"{path} keeps changing while amos-vault tries to write it",
+                    hint="close the editor that keeps saving it, then try again",
+                    path=path,
+                )
         session._doc, session._header, session.path = doc, read_header(doc, path), path
 
     def link(self, child: Session | str, parent: Session | str | None) -> Session:
@@ -575,6 +589,13 @@ def filter_sessions(
     ]
     floor = dt.datetime.min.replace(tzinfo=dt.UTC)
     return sorted(chosen, key=lambda s: (s.created or floor, s.id), reverse=True)
+
+
+def _unchanged(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

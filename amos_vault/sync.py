@@ -28,7 +28,7 @@ from amos_vault.chunks import Chunk, chunk_note, chunk_session
 from amos_vault.embeddings import Embedder
 from amos_vault.errors import AmosError
 from amos_vault.index import SCHEMA_VERSION, SearchIndex
-from amos_vault.sessionfile import read_header, read_session_file
+from amos_vault.sessionfile import parse_session_bytes, read_header
 from amos_vault.vault import Vault, atomic_write
 from amos_vault.vectors import VectorStore
 
@@ -233,11 +233,9 @@ def chunk_file(vault: Vault, rel: str, data: bytes) -> tuple[list[Chunk], str | 
     if rel.startswith(vault.settings.memory.folder + "/"):
         return chunk_note(rel, data.decode("utf-8", "replace")), None
     try:
-        doc, _ = read_session_file(path, vault.settings.sessions.max_file_mb)
+        doc = parse_session_bytes(data, path)  # the bytes whose hash is recorded
         return chunk_session(rel, doc, read_header(doc, path)), None
-    except (AmosError, OSError) as exc:
-        if len(data) > vault.settings.sessions.max_file_mb * 2**20:
-            return [], str(exc)
+    except AmosError as exc:
         text = data.decode("utf-8", "replace").replace("\x00", "")
         return chunk_note(rel, text, kind_of_items="note"), str(exc)
 
@@ -297,13 +295,17 @@ def _apply_batch(
         path = vault.root / rel
         try:
             stat = path.stat()
-            data = (
-                path.read_bytes()
-                if stat.st_size <= vault.settings.sessions.max_file_mb * 2**20
-                else b""
-            )
-            chunks, error = chunk_file(vault, rel, data)
-        except OSError as exc:  # deleted or unreadable since the plan: drop what we had
+            if stat.st_size > vault.settings.sessions.max_file_mb * 2**20:
+                data, chunks = b"", list[Chunk]()  # never read: it is over the size limit
+                limit = vault.settings.sessions.max_file_mb
+                error: str | None = (
+                    f"file is {stat.st_size / 2**20:.1f} MiB, over the {limit:g} MiB limit; "
+                    "not indexed"
+                )
+            else:
+                data = path.read_bytes()
+                chunks, error = chunk_file(vault, rel, data)
+        except Exception as exc:
             report.errors.append((rel, str(exc)))
             old = manifest.files.pop(rel, None)
             engines.index.delete_path(rel)

@@ -75,7 +75,11 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -83,11 +87,29 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_new_file(path: Path, data: bytes) -> bool:
-    """Create ``path`` with ``data`` unless it exists; returns whether it was written."""
+    """Create ``path`` with ``data`` unless it exists; returns whether it was written.
+
+    The data is written and fsynced to a temp file first, then hard-linked into place: the
+    link fails if anything took the name meanwhile, so nothing is ever overwritten.
+    """
     if path.exists() or path.is_symlink():
         return False
-    atomic_write(path, data)
-    return True
+    ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        _fsync_dir(path.parent)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -60,6 +60,8 @@ class VaultWatcher:
             def on_any_event(self, event: Any) -> None:
                 if event.event_type in _IGNORED_EVENTS:
                     return
+                if event.is_directory and event.event_type == "modified":
+                    return  # a file inside changed: that file's own event says which
                 for raw in (event.src_path, getattr(event, "dest_path", "")):
                     if raw:
                         watcher._enqueue(os.fsdecode(raw), bool(event.is_directory))
@@ -86,14 +88,18 @@ class VaultWatcher:
         if self._observer.is_alive():
             self._observer.join(timeout=5)
 
-    def wake(self) -> None:
-        """Make a waiting `drain` return (used on shutdown)."""
-        self.queue.put(None)
-
     def drain(self, quiet: float, limit: float, stop: threading.Event) -> list[str]:
         """Wait for changes, then collect them until ``quiet`` seconds pass with none new, or
-        ``limit`` seconds since the first. Blocks without using CPU while nothing happens."""
-        first = self.queue.get()
+        ``limit`` seconds since the first. While nothing happens it sleeps, waking once a
+        second to see whether ``stop`` was set (a signal handler only sets that event)."""
+        while True:
+            if stop.is_set():
+                return []
+            try:
+                first = self.queue.get(timeout=1.0)
+                break
+            except queue.Empty:
+                continue
         if first is None or stop.is_set():
             return []
         paths = {first: None}

@@ -316,3 +316,17 @@ def test_search_while_another_process_indexes(run_cli: RunCli, vault_root: Path)
     assert busy.returncode == 0, busy.stderr
     assert "another process is updating the index" in busy.stderr
     assert "sardines" in busy.stdout
+
+
+def test_notes_above_the_first_message_are_searchable(mirror: ActiveMirror, embedder) -> None:
+    path = mirror.vault.sessions_dir / "notes.md"
+    path.write_text(
+        "---\nid: notes001\ntitle: With notes\n---\n\n# With notes\n\nThe zebra31 plan.\n\n"
+        "**user** · 2026-11-20 10:00:00Z ^m-00000001\n\nhello\n"
+    )
+    engine = make_engine(mirror, embedder)
+    engine.sync()
+    hits = engine.search(MemoryQuery("zebra31", k=3)).hits
+    assert any(h.kind == "session" and h.path == "sessions/notes.md" for h in hits)
+    full_text = SearchEngine(mirror.vault, mirror.cache_dir, use_model=False)
+    assert full_text.search(MemoryQuery("zebra31", k=1)).hits[0].kind == "session"

@@ -250,3 +250,40 @@ def test_two_processes_appending_at_once_lose_nothing(
         mine = [c for c in contents if c.startswith(name)]
         assert mine == [f"{name}-{i}" for i in range(200)]
     assert len({m.id for m in messages}) == 400
+
+
+def test_an_editor_save_during_a_write_is_not_overwritten(mirror: ActiveMirror) -> None:
+    session = mirror.create_session("Race")
+    session.add_message("user", "first")
+    assert session.path is not None
+    path = session.path
+    saved = []
+
+    def change(doc) -> None:
+        if not saved:  # an editor saves between our read and our rename
+            path.write_text(path.read_text().replace("first", "first, edited by hand"))
+            saved.append(True)
+        doc.meta["status"] = "paused"
+
+    mirror.sessions._write(session, change)
+    again = mirror.load_session(session.id)
+    assert again.status == "paused" and again.messages[0].content == "first, edited by hand"
+
+
+def test_bad_settings_are_refused_with_the_key(vault_root: Path) -> None:
+    from amos_vault.errors import ConfigError
+    from amos_vault.vault import Vault
+
+    config = vault_root / ".amos" / "config.toml"
+    for text, key in [
+        ('[sessions]\nfolder = "../outside"\n', "sessions.folder"),
+        ("[sessions]\nmax_file_mb = -1\n", "sessions.max_file_mb"),
+        ("[search]\ncandidates = 0\n", "search.candidates"),
+        ('[sessions]\ndefault_kind = "forever"\n', "sessions.default_kind"),
+        ('[search]\nbm25_weight = "high"\n', "search.bm25_weight"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
+    ]:
+        config.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            Vault.open(vault_root)
+        assert key in str(info.value), (text, str(info.value))
