@@ -329,8 +329,15 @@ def _load_yaml_lines(lines: list[str]) -> Any:
         return _MISSING
 
 
+_INLINE_COMMENT = re.compile(r"^[^#'\"]*?(?P<comment>[ \t]+#.*)$")
+
+
 def _replace_key(lines: list[str], key: str, value: Any) -> list[str]:
-    """Replace (or remove, or append) one top-level key's lines, leaving the rest untouched."""
+    """Replace (or remove, or append) one top-level key's lines, leaving the rest untouched.
+
+    A key's block runs on through indented lines, list items, and blank lines that more of
+    its indented lines follow. A comment at the end of a one-line value is kept.
+    """
     start = end = None
     for index, line in enumerate(lines):
         match = _TOP_KEY_RE.match(line)
@@ -339,11 +346,17 @@ def _replace_key(lines: list[str], key: str, value: Any) -> list[str]:
                 start, end = index, index + 1
         elif line[:1] in (" ", "\t") or line == "-" or line.startswith("- "):
             end = index + 1
+        elif not line.strip():
+            continue  # part of the value only if indented lines follow
         else:
             break
     new = [] if value is _MISSING else _dump_yaml({key: value}).rstrip("\n").split("\n")
     if start is None or end is None:
         return lines + new
+    if end == start + 1 and len(new) == 1:
+        comment = _INLINE_COMMENT.match(lines[start].split(":", 1)[1])
+        if comment:
+            new = [new[0] + comment.group("comment")]
     return lines[:start] + new + lines[end:]
 
 

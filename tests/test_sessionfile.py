@@ -279,3 +279,20 @@ def test_property_parse_of_serialize_is_identity(title, tags, extra, msgs, crlf)
     assert read_header(parsed).title == title
     assert parsed.render() == data  # and an unchanged re-serialization is byte-identical
     assert yaml.safe_load(data.decode().split("---")[1]) == meta
+
+
+def test_front_matter_edits_keep_comments_and_multi_line_values() -> None:
+    text = (
+        "---\nid: x1\n# why this session matters\nstatus: active  # still going\n"
+        "summary: |\n  first paragraph\n\n  second paragraph\ntags: [a]\n---\n\nbody\n"
+    )
+    doc = parse_session_bytes(text.encode())
+    doc.meta["status"] = "paused"
+    doc.meta["tags"] = ["a", "b"]
+    out = doc.render().decode()
+    assert "status: paused  # still going\n" in out
+    assert "# why this session matters\n" in out
+    assert "summary: |\n  first paragraph\n\n  second paragraph\n" in out
+    assert (
+        parse_session_bytes(out.encode()).meta["summary"] == "first paragraph\n\nsecond paragraph\n"
+    )
