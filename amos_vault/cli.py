@@ -720,30 +720,35 @@ def context_command(
     ctx: click.Context, question: tuple[str, ...], session_ref: str | None, as_json: bool
 ) -> None:
     """Print the context a model would get for QUESTION, and why each piece is there."""
-    mirror = _mirror(ctx)
-    mirror._fresh_index()
-    session = _session(ctx, session_ref) if session_ref else None
-    context = mirror.orchestrator(use_model=False).build_context(" ".join(question), session)
+    text = " ".join(question)
+    session_id = _session(ctx, session_ref).id if session_ref else None
+    answer = _ask_daemon(ctx, {"op": "context", "question": text, "session": session_id})
+    if answer is not None:
+        context = answer["context"]
+    else:
+        mirror = _mirror(ctx)
+        mirror._fresh_index()
+        session = mirror.load_session(session_id) if session_id else None
+        context = mirror.orchestrator(use_model=False).build_context(text, session).to_dict()
     if as_json:
-        _emit_json(context.to_dict())
+        _emit_json(context)
         return
-    click.echo(f"Context for: {context.question}")
+    click.echo(f"Context for: {context['question']}")
     click.echo(
-        f"  about {context.tokens} of {context.budget} tokens; "
-        f"{len(context.dropped)} piece(s) left out"
+        f"  about {context['tokens']} of {context['budget']} tokens; "
+        f"{len(context['dropped'])} piece(s) left out"
     )
-    for piece in context.pieces:
-        label = f"[{piece.cite}] " if piece.cite else ""
-        where = (
-            f"  {piece.path}" + (f" ^{piece.message_id}" if piece.message_id else "")
-            if piece.path
-            else ""
-        )
+    for piece in context["pieces"]:
+        label = f"[{piece['cite']}] " if piece["cite"] else ""
+        where = ""
+        if piece["path"]:
+            anchor = f" ^{piece['message_id']}" if piece["message_id"] else ""
+            where = f"  {piece['path']}{anchor}"
         click.echo(
-            click.style(f"\n{piece.section}", fg="cyan")
-            + f"  score {piece.score:.2f}, {piece.tokens} tokens{where}"
+            click.style(f"\n{piece['section']}", fg="cyan")
+            + f"  score {piece['score']:.2f}, {piece['tokens']} tokens{where}"
         )
-        click.echo(f"  {label}{' '.join(piece.text.split())[:300]}")
+        click.echo(f"  {label}{' '.join(piece['text'].split())[:300]}")
 
 
 @main.command("ask")

@@ -100,6 +100,7 @@ class Daemon:
             "phase": "starting",
         }
         self.errors: dict[str, str] = {}
+        self._context_builder: Any = None
         # Idle-time jobs (the consolidation scheduler plugs in here).
         self.hooks: list[Callable[[Daemon], None]] = []
 
@@ -272,10 +273,12 @@ class Daemon:
                 return self._answer_search(message)
             if op == "reindex":
                 return self._answer_reindex(message)
+            if op == "context":
+                return self._answer_context(message)
             return {
                 "ok": False,
                 "error": f"unknown op {op!r}",
-                "hint": "ops: ping, status, search, reindex",
+                "hint": "ops: ping, status, search, context, reindex",
             }
         except AmosError as exc:
             return {"ok": False, "error": exc.message, "hint": exc.hint}
@@ -300,6 +303,40 @@ class Daemon:
             "notice": result.notice,
             "hits": [hit.to_dict() for hit in result.hits],
         }
+
+    def _answer_context(self, message: dict[str, Any]) -> dict[str, Any]:
+        question, session_ref = message.get("question"), message.get("session")
+        if not isinstance(question, str) or not question.strip():
+            raise AmosError("bad request: 'question' must be a non-empty string")
+        if session_ref is not None and not isinstance(session_ref, str):
+            raise AmosError("bad request: 'session' must be a session id")
+        orchestrator = self._orchestrator()
+        session = orchestrator.sessions.resolve(session_ref) if session_ref else None
+        return {"ok": True, "context": orchestrator.build_context(question, session).to_dict()}
+
+    def _orchestrator(self) -> Any:
+        if self._context_builder is None:
+            from amos_vault.dialogue import BasicEngine
+            from amos_vault.identity import load_identity
+            from amos_vault.orchestrator import Orchestrator
+            from amos_vault.sessions import SessionManager
+
+            identity = (
+                load_identity(self.vault.identity_path)
+                if self.vault.identity_path.exists()
+                else None
+            )
+            sessions = SessionManager(self.vault, identity.identity_id if identity else None)
+            self._context_builder = Orchestrator(
+                self.vault,
+                self._ready_engine().search,
+                sessions,
+                identity,
+                None,
+                BasicEngine(),
+                self.vault.settings,
+            )
+        return self._context_builder
 
     def _answer_reindex(self, message: dict[str, Any]) -> dict[str, Any]:
         engine = self._ready_engine()

@@ -188,6 +188,10 @@ def test_cli_search_goes_through_the_daemon(
     found = run_cli("search", "capybaras", "--json")
     assert found.returncode == 0 and json.loads(found.stdout)["hits"][0]["title"] == "Via daemon"
     assert daemon.status()["queries"] >= 2  # type: ignore[index]
+    context = run_cli("context", "capybaras", "--json")
+    assert context.returncode == 0 and any(
+        "Capybaras" in p["text"] for p in json.loads(context.stdout)["pieces"]
+    )
     reindexed = run_cli("index", "--json")
     assert reindexed.returncode == 0 and json.loads(reindexed.stdout)["status"]["files"] == 1
 
