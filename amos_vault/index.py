@@ -186,7 +186,7 @@ class TermHits:
 
 
 def _as_int(value: object) -> int:
-    return int(value) if isinstance(value, int | float) else 0
+    return value if type(value) is int else int(value) if isinstance(value, float) else 0
 
 
 def _stamp(value: dt.datetime | None) -> int:

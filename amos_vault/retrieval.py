@@ -159,13 +159,11 @@ class Retriever:
         named = named_authors(text, self._author_names())
         terms = analyze(text, drop=named)
 
-        mask = store.alive.copy()
-        if query.kinds:
-            mask &= store.kind_mask(query.kinds)
+        mask = store.kind_mask(query.kinds)  # cached: never modified below
         other = dataclasses.replace(filters, kinds=())
         if not other.is_empty():
             allowed = np.fromiter(self.index.keys_matching(other), np.uint64)
-            mask &= np.isin(store.keys, allowed)
+            mask = mask & np.isin(store.keys, allowed)
         population = int(mask.sum())
         if not population:
             return SearchResult([], "hybrid", self.notice, terms)

@@ -53,8 +53,9 @@ class VectorStore:
         self._next_segment = 0
         self._pending: list[tuple[Chunk, np.ndarray]] = []
         self._pending_deletes: set[int] = set()
-        self._author_array: np.ndarray | None = None
         self._manifest_stamp: tuple[int, int, int] | None = None
+        self._derived: dict[object, Any] = {}
+        self._derived_version: tuple[int, int, int] | None = None
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
@@ -112,7 +113,6 @@ class VectorStore:
         self.authors += [str(a) for a in arrays["authors"]]
         self.matrix = self._grown(arrays["vectors"].astype(np.float32))
         self.alive = np.concatenate([self.alive, alive])
-        self._author_array = None
         for offset in np.flatnonzero(alive):
             row = first + int(offset)
             self._row_of[int(self.keys[row])] = row
@@ -266,19 +266,36 @@ class VectorStore:
         if not len(self.keys):
             return np.zeros(0, np.float32)
         result = self.matrix @ np.asarray(query, np.float32)
-        result[~self.alive] = -np.inf
+        result[self._cached("dead", lambda: np.flatnonzero(~self.alive))] = -np.inf
         return result
 
     def author_array(self) -> np.ndarray:
         """Authors of all rows as one array, cached."""
-        if self._author_array is None or len(self._author_array) != len(self.keys):
-            self._author_array = np.asarray(self.authors, dtype=object)
-        return self._author_array
+        array: np.ndarray = self._cached("authors", lambda: np.asarray(self.authors, dtype=object))
+        return array
 
     def kind_mask(self, kinds: Sequence[str]) -> np.ndarray:
-        """Rows whose chunk kind is one of ``kinds``."""
-        codes = [_KIND_CODE[k] for k in kinds if k in _KIND_CODE]
-        return np.isin(self.kinds, codes)
+        """Live rows whose chunk kind is one of ``kinds`` (every live row when none given).
+        Cached until the rows change: callers must not modify it."""
+        codes = sorted(_KIND_CODE[k] for k in kinds if k in _KIND_CODE)
+
+        def build() -> np.ndarray:
+            if not kinds:
+                return self.alive.copy()
+            return self.alive & np.isin(self.kinds, codes)
+
+        mask: np.ndarray = self._cached(("kinds", *codes), build)
+        return mask
+
+    def _cached(self, name: object, build: Any) -> Any:
+        """A value derived from the rows, kept until the rows change (queries reuse it)."""
+        version = (len(self.keys), int(self.alive.sum()), id(self.alive))
+        if self._derived_version != version:
+            self._derived.clear()
+            self._derived_version = version
+        if name not in self._derived:
+            self._derived[name] = build()
+        return self._derived[name]
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
