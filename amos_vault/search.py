@@ -80,18 +80,22 @@ class SearchEngine:
             self.notices.append(f"{exc.message}: rebuilding the vectors")
             self.vectors = VectorStore(self.folder / "vectors", model_id, dim)
 
-    def _repair(self) -> None:
+    def _repair(self) -> bool:
         """Under the index lock: rebuild an outdated index, and re-index everything when the
         index and its record disagree (a crash between their commits, a folder deleted by
-        hand); vectors are reused by content hash."""
+        hand); vectors are reused by content hash. Returns whether everything must be
+        looked at again."""
+        reset = self._outdated
         if self._outdated:
             self._destroy()
             self._open()
         indexed = sum(len(r.keys) for r in self.manifest.files.values())
         if indexed != self.index.num_docs():
+            reset = True
             self.manifest.files.clear()
             if self.index.num_docs():
                 self.index.clear()
+        return reset
 
     def _destroy(self) -> None:
         for name in ("tantivy", "vectors", "files.json"):
@@ -122,14 +126,14 @@ class SearchEngine:
                 if rebuild:
                     self._destroy()
                     self._open()
-                else:  # another process may have synced since we opened
+                elif not self.manifest.is_current():  # another process synced meanwhile
                     self.manifest = Manifest.load(self.folder / "files.json")
                     self.index.index.reload()
-                    if self.vectors is not None and self.vectors.is_stale():
-                        self._open_vectors()
-                self._repair()
-            keys = self.vectors.live_keys() if self.vectors is not None else None
-            full = rebuild or only is None
+                if self.vectors is not None and self.vectors.is_stale():
+                    self._open_vectors()
+                reset = self._repair()
+            keys = self.vectors.key_view() if self.vectors is not None else None
+            full = rebuild or reset or only is None
             plan = plan_changes(self.vault, self.manifest, keys, None if full else only)
             engines = Engines(self.index, self.vectors, self.embedder, self.guard)
             try:

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ from amos_vault.sessionfile import parse_session_bytes, read_header
 from amos_vault.vault import Vault, atomic_write
 from amos_vault.vectors import VectorStore
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 COMMIT_EVERY_SECONDS = 30.0  # a long first index commits as it goes: a crash loses little
 
 
@@ -54,26 +54,42 @@ class Manifest:
     path: Path
     files: dict[str, FileRecord] = field(default_factory=dict)
 
+    stamp: tuple[int, int, int] | None = None  # the file as last read or written
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
         """Read the manifest; a missing, damaged or outdated one means nothing is indexed."""
+        stamp = file_stamp(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes())
             if data.get("version") != MANIFEST_VERSION or data.get("schema") != SCHEMA_VERSION:
                 return cls(path)
-            files = {rel: FileRecord(**record) for rel, record in data["files"].items()}
+            files = {rel: FileRecord(*record) for rel, record in data["files"].items()}
         except (OSError, ValueError, KeyError, TypeError):
             return cls(path)
-        return cls(path, files)
+        return cls(path, files, stamp)
+
+    def is_current(self) -> bool:
+        """Whether the file on disk is still the one this manifest was read from or wrote."""
+        return self.stamp is not None and file_stamp(self.path) == self.stamp
 
     def save(self) -> None:
-        """Write the manifest atomically."""
-        data = {
-            "version": MANIFEST_VERSION,
-            "schema": SCHEMA_VERSION,
-            "files": {rel: record.__dict__ for rel, record in sorted(self.files.items())},
+        """Write the manifest atomically (compact: a list per file, no sorting)."""
+        files = {
+            rel: [r.hash, r.size, r.mtime_ns, r.keys, r.error] for rel, r in self.files.items()
         }
+        data = {"version": MANIFEST_VERSION, "schema": SCHEMA_VERSION, "files": files}
         atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
+        self.stamp = file_stamp(self.path)
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of ``path``: it changes whenever the file is replaced."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @dataclass
@@ -146,7 +162,7 @@ def _digest(data: bytes) -> str:
 def plan_changes(
     vault: Vault,
     manifest: Manifest,
-    vector_keys: set[int] | None = None,
+    vector_keys: Container[int] | None = None,
     only: Iterable[str] | None = None,
 ) -> Plan:
     """Compare the files on disk with ``manifest``.
@@ -202,7 +218,11 @@ def _covered(vault: Vault, rel: str) -> bool:
 
 
 def _compare(
-    rel: str, path: Path, record: FileRecord | None, vector_keys: set[int] | None, plan: Plan
+    rel: str,
+    path: Path,
+    record: FileRecord | None,
+    vector_keys: Container[int] | None,
+    plan: Plan,
 ) -> None:
     try:
         stat = path.stat()
@@ -219,7 +239,7 @@ def _compare(
             same = False
         if same:  # touched but not changed: remember the new mtime
             record.mtime_ns = stat.st_mtime_ns
-    if same and vector_keys is not None and not set(record.keys) <= vector_keys:
+    if same and vector_keys is not None and not all(k in vector_keys for k in record.keys):
         same = False
     if same:
         plan.unchanged += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,10 @@ class VectorStore:
         """A stored vector of text with this hash (from any chunk), to avoid re-embedding."""
         row = self._row_of_hash.get(content_hash)
         return None if row is None else self.matrix[row]
+
+    def key_view(self) -> Container[int]:
+        """The live keys, without copying them (for membership tests)."""
+        return self._row_of.keys()
 
     def live_keys(self) -> set[int]:
         """Keys of every live row."""
