@@ -200,8 +200,10 @@ class VectorStore:
             first, rows = int(segment["first"]), int(segment["rows"])  # type: ignore[call-overload]
             segment["deleted"] = np.flatnonzero(~self.alive[first : first + rows]).tolist()
         dead = int((~self.alive).sum())
-        if dead and (dead > 0.25 * len(self.alive) or len(self._segments) > 16):
-            self._compact()
+        if dead > 0.25 * len(self.alive):
+            self._compact()  # rewrite everything without the dead rows
+        elif len(self._segments) > 8:
+            self._merge_tail()  # the small recent segments become one; the big first stays
         else:
             self._write_manifest()
 
@@ -244,18 +246,33 @@ class VectorStore:
                 with contextlib.suppress(OSError):
                     path.unlink()
 
-    def _compact(self) -> None:
-        rows = np.flatnonzero(self.alive)
+    def _rows_arrays(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {
             "keys": self.keys[rows],
             "session_keys": self.session_keys[rows],
             "kinds": self.kinds[rows],
             "hashes": np.array([self.hashes[r] for r in rows], dtype="U32"),
-            "authors": np.array([self.authors[r] for r in rows], dtype=str),
+            "authors": np.array([self.authors[r] for r in rows] or [""], dtype=str)[: len(rows)],
             "vectors": self.matrix[rows],
         }
-        if len(rows) == 0:
-            arrays["authors"] = np.zeros(0, "U1")
+        return arrays
+
+    def _merge_tail(self) -> None:
+        """Write the segments after the first as one (dead rows kept, and listed as deleted,
+        so the rows in memory keep their places); only the small recent rows are rewritten."""
+        first = int(self._segments[1]["first"])  # type: ignore[call-overload]
+        rows = np.arange(first, len(self.keys))
+        name = self._write_segment(self._rows_arrays(rows))
+        deleted = np.flatnonzero(~self.alive[first:]).tolist()
+        self._segments = [
+            self._segments[0],
+            {"file": name, "rows": len(rows), "first": first, "deleted": deleted},
+        ]
+        self._write_manifest()
+
+    def _compact(self) -> None:
+        rows = np.flatnonzero(self.alive)
+        arrays = self._rows_arrays(rows)
         name = self._write_segment(arrays)
         fresh = VectorStore(self.folder, self.model_id, self.dim)
         fresh._next_segment = self._next_segment

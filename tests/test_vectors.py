@@ -101,3 +101,20 @@ def test_another_model_starts_empty_and_damage_is_reported(tmp_path: Path) -> No
     (tmp_path / manifest["segments"][0]["file"]).unlink()
     with pytest.raises(SidecarError, match="missing"):
         VectorStore.open(tmp_path, "model-a", 8)
+
+
+def test_many_small_commits_keep_few_segments_and_every_vector(tmp_path: Path) -> None:
+    folder = tmp_path / "vectors"
+    store = VectorStore(folder, "m", 8)
+    for n in range(100):
+        store.upsert(chunk(n), unit(n))
+    store.commit()
+    for n in range(40):  # the daemon's pattern: one edited chunk per commit
+        store.upsert(chunk(n % 5, f"edit {n}"), unit(1000 + n))
+        store.commit()
+        assert len(list(folder.glob("seg-*.npz"))) <= 9
+    again = VectorStore.open(folder, "m", 8)
+    assert again.live_keys() == {chunk(n).key for n in range(100)}
+    assert again.has(chunk(4).key, chunk(4, "edit 39").hash)
+    row = again.row_of(chunk(4).key)
+    assert row is not None and np.allclose(again.matrix[row], unit(1039), atol=1e-2)
