@@ -79,7 +79,7 @@ class ContextSettings:
     immediate_messages: int = _setting(10, "Last messages of the session, always included.")
     working_messages: int = _setting(100, "Older messages of the session considered, by relevance.")
     working_k: int = _setting(6, "How many of those older messages at most.")
-    long_term_k: int = _setting(8, "Passages from other sessions at most.")
+    long_term_k: int = _setting(20, "Passages from other sessions at most.")
     facts_k: int = _setting(6, "Facts from memory notes at most.")
     lineage_boost: float = _setting(
         0.5, "Score added to passages from the session's parent, grandparent..."

@@ -186,10 +186,16 @@ def main() -> None:
     ]
     sample = [f"user (1 January 2024): {text}" for text in sample]  # as the pipeline embeds them
     engine.embedder.embed(sample[:64])  # warm-up
-    t0 = time.perf_counter()
-    engine.embedder.embed(sample)
-    out["raw_texts_per_s"] = len(sample) / (time.perf_counter() - t0)
-    print(f"raw embedder: {out['raw_texts_per_s']:.1f} texts/s", file=sys.stderr)
+
+    def raw_rate() -> float:
+        started = time.perf_counter()
+        engine.embedder.embed(sample)  # type: ignore[union-attr]
+        return len(sample) / (time.perf_counter() - started)
+
+    # The machine is shared: measure the raw rate before and after indexing, keep the faster
+    # (the ratio below is then the least flattering one).
+    raw_before = raw_rate()
+    print(f"raw embedder: {raw_before:.1f} texts/s", file=sys.stderr)
 
     def progress(done: int, total: int, report) -> None:
         if done % 640 == 0 or done == total:
@@ -209,6 +215,10 @@ def main() -> None:
         index_texts_per_s=report.embedded / seconds,
         index_chunks_per_s=report.chunks / seconds,
         index_messages_per_s=out["messages"] / seconds,
+    )
+    raw_after = raw_rate()
+    out.update(
+        raw_before=raw_before, raw_after=raw_after, raw_texts_per_s=max(raw_before, raw_after)
     )
     out["pipeline_vs_raw"] = out["index_texts_per_s"] / out["raw_texts_per_s"]
     out["index_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
