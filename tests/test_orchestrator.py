@@ -352,3 +352,38 @@ def test_chat_commands(run_cli: RunCli, vault_root: Path) -> None:
     listed = json.loads(run_cli("list", "--json").stdout)
     chat = next(s for s in listed if s["title"] == "Commands")
     assert chat["status"] == "paused" and chat["parent_id"] == made["id"]
+
+
+def test_ask_can_record_the_exchange_and_chat_resumes_a_session(
+    run_cli: RunCli, standin: OllamaStandIn, vault_root: Path
+) -> None:
+    config = vault_root / ".amos" / "config.toml"
+    config.write_text(config.read_text().replace("# record_asks = false", "record_asks = true"))
+    env = {"OLLAMA_HOST": standin.url}
+    standin.script.reply = lambda request: "Recorded answer."
+    asked = run_cli("ask", "remember this question", "--model", "standin:latest", env=env)
+    assert asked.returncode == 0, asked.stderr
+    recorded = [s for s in json.loads(run_cli("list", "--json").stdout) if "ask" in s["tags"]]
+    assert len(recorded) == 1 and recorded[0]["status"] == "completed"
+    shown = json.loads(run_cli("show", recorded[0]["id"], "--json").stdout)["messages"]
+    assert [m["content"] for m in shown] == ["remember this question", "Recorded answer."]
+
+    made = json.loads(run_cli("new", "Ongoing", "--json").stdout)
+    run_cli("add", made["id"], "My cat is called Miso.")
+    run_cli("pause", made["id"])
+    standin.script.reply = lambda request: "Miso, as you said."
+    resumed = run_cli(
+        "chat",
+        "--session",
+        made["id"],
+        "--model",
+        "standin:latest",
+        input="What is my cat called?\n/quit\n",
+        env=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    turns = standin.script.requests[-1]["messages"]
+    assert {"role": "user", "content": "My cat is called Miso."} in turns  # its full context
+    messages = json.loads(run_cli("show", made["id"], "--json").stdout)["messages"]
+    assert [m["content"] for m in messages][-2:] == ["What is my cat called?", "Miso, as you said."]
+    assert json.loads(run_cli("show", made["id"], "--json").stdout)["session"]["status"] == "active"
