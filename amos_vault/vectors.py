@@ -73,6 +73,9 @@ class VectorStore:
             if manifest["model_id"] != model_id or manifest["dim"] != dim:
                 return store  # another model: every vector must be recomputed
             store._next_segment = int(manifest["next_segment"])
+            total = sum(int(entry.get("rows", 0)) for entry in manifest["segments"])
+            store._buffer = np.empty((total, dim), np.float32)  # no regrowth while loading
+            store.matrix = store._buffer[:0]
             for entry in manifest["segments"]:
                 store._load_segment(entry["file"], set(entry["deleted"]))
             store._manifest_stamp = _stamp(manifest_path)
@@ -111,7 +114,7 @@ class VectorStore:
         self.kinds = np.concatenate([self.kinds, arrays["kinds"]])
         self.hashes += [str(h) for h in arrays["hashes"]]
         self.authors += [str(a) for a in arrays["authors"]]
-        self.matrix = self._grown(arrays["vectors"].astype(np.float32))
+        self.matrix = self._grown(arrays["vectors"])  # float16 rows are converted in place
         self.alive = np.concatenate([self.alive, alive])
         for offset in np.flatnonzero(alive):
             row = first + int(offset)
@@ -227,7 +230,10 @@ class VectorStore:
             "model_id": self.model_id,
             "dim": self.dim,
             "next_segment": self._next_segment,
-            "segments": [{"file": s["file"], "deleted": s["deleted"]} for s in self._segments],
+            "segments": [
+                {"file": s["file"], "rows": s["rows"], "deleted": s["deleted"]}
+                for s in self._segments
+            ],
         }
         atomic_write(self.folder / MANIFEST, json.dumps(manifest).encode())
         self._manifest_stamp = _stamp(self.folder / MANIFEST)
