@@ -140,34 +140,28 @@ class Orchestrator:
         model = self.provider.model if self.provider is not None else self.settings.llm.model
         if self.provider is not None:
             pieces: list[str] = []
+            notice = None
             try:
                 for piece in self.provider.chat(self.engine.messages(context)):
                     pieces.append(piece)
                     if on_piece is not None:
                         on_piece(piece)
-                text = "".join(pieces)
-                return Answer(
-                    context.question,
-                    text,
-                    context,
-                    self.provider.model,
-                    self.engine.name,
-                    self.engine.read_reply(context, text),
-                )
             except LLMError as exc:
-                if pieces:  # keep what arrived, and say it is cut short
-                    text = "".join(pieces)
-                    return Answer(
-                        context.question,
-                        text,
-                        context,
-                        self.provider.model,
-                        self.engine.name,
-                        self.engine.read_reply(context, text),
-                        notice=f"the answer was cut short: {exc.message}",
-                    )
-                reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
-                return self._extractive(context, f"no language model answered ({reason})")
+                if not pieces:
+                    reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                    return self._extractive(context, f"no language model answered ({reason})")
+                notice = f"the answer was cut short: {exc.message}"  # keep what arrived
+            text = "".join(pieces)
+            metadata = self.engine.read_reply(context, text)
+            return Answer(
+                context.question,
+                text,
+                context,
+                self.provider.model,
+                self.engine.name,
+                metadata,
+                notice,
+            )
         return self._extractive(context, "no language model is configured", model)
 
     def _extractive(self, context: Context, why: str, model: str | None = None) -> Answer:

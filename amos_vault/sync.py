@@ -29,7 +29,7 @@ from amos_vault.embeddings import Embedder
 from amos_vault.errors import AmosError
 from amos_vault.index import SCHEMA_VERSION, SearchIndex
 from amos_vault.sessionfile import parse_session_bytes, read_header
-from amos_vault.vault import Vault, atomic_write
+from amos_vault.vault import Vault, atomic_write, file_stamp
 from amos_vault.vectors import VectorStore
 
 MANIFEST_VERSION = 2
@@ -81,15 +81,6 @@ class Manifest:
         data = {"version": MANIFEST_VERSION, "schema": SCHEMA_VERSION, "files": files}
         atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
         self.stamp = file_stamp(self.path)
-
-
-def file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """(inode, mtime, size) of ``path``: it changes whenever the file is replaced."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @dataclass

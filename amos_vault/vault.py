@@ -78,6 +78,15 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of ``path``, or None: it changes whenever the file is replaced."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
 def _fsync_dir(folder: Path) -> None:
     dir_fd = os.open(folder, os.O_RDONLY)
     try:

@@ -21,7 +21,7 @@ import numpy as np
 
 from amos_vault.chunks import KINDS, Chunk
 from amos_vault.errors import AmosError
-from amos_vault.vault import atomic_write, ensure_dir
+from amos_vault.vault import atomic_write, ensure_dir, file_stamp
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -78,7 +78,7 @@ class VectorStore:
             store.matrix = store._buffer[:0]
             for entry in manifest["segments"]:
                 store._load_segment(entry["file"], set(entry["deleted"]))
-            store._manifest_stamp = _stamp(manifest_path)
+            store._manifest_stamp = file_stamp(manifest_path)
         except SidecarError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -236,12 +236,12 @@ class VectorStore:
             ],
         }
         atomic_write(self.folder / MANIFEST, json.dumps(manifest).encode())
-        self._manifest_stamp = _stamp(self.folder / MANIFEST)
+        self._manifest_stamp = file_stamp(self.folder / MANIFEST)
         self._remove_unreferenced()
 
     def is_stale(self) -> bool:
         """Whether another process committed to this sidecar since we loaded or wrote it."""
-        return _stamp(self.folder / MANIFEST) != self._manifest_stamp
+        return file_stamp(self.folder / MANIFEST) != self._manifest_stamp
 
     def _remove_unreferenced(self) -> None:
         live = {str(s["file"]) for s in self._segments}
@@ -323,14 +323,6 @@ class VectorStore:
         if name not in self._derived:
             self._derived[name] = build()
         return self._derived[name]
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _arrays_of(items: list[tuple[Chunk, np.ndarray]], dim: int) -> dict[str, np.ndarray]:

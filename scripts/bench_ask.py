@@ -27,30 +27,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from bench_daemon import percentile, wait_ready  # noqa: E402
 from bench_locomo import CATEGORIES, build_vault, evidence_of  # noqa: E402
 
 from amos_vault import ipc  # noqa: E402
 from amos_vault.context import estimate_tokens  # noqa: E402
 from tests.ollama_standin import OllamaStandIn  # noqa: E402
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
-
-
-def wait_ready(amos: Path, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("the daemon exited during start-up")
-        try:
-            if ipc.request(amos, {"op": "status"}, timeout=5)["status"]["phase"] == "watching":
-                return
-        except ipc.DaemonUnavailable:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the daemon was not ready in time")
 
 
 def main() -> None:
@@ -81,7 +63,7 @@ def main() -> None:
                 stderr=subprocess.DEVNULL,
             )
             try:
-                wait_ready(mirror.vault.amos_dir, daemon)
+                wait_ready(mirror.vault.amos_dir, daemon, timeout=600)
                 for question in questions[:3]:  # warm-up
                     ipc.request(
                         mirror.vault.amos_dir, {"op": "context", "question": question["question"]}

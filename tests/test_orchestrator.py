@@ -387,3 +387,14 @@ def test_ask_can_record_the_exchange_and_chat_resumes_a_session(
     messages = json.loads(run_cli("show", made["id"], "--json").stdout)["messages"]
     assert [m["content"] for m in messages][-2:] == ["What is my cat called?", "Miso, as you said."]
     assert json.loads(run_cli("show", made["id"], "--json").stdout)["session"]["status"] == "active"
+
+
+def test_an_answer_cut_short_keeps_what_arrived(
+    memory: ActiveMirror, standin: OllamaStandIn
+) -> None:
+    standin.script.reply = lambda request: "one two three four five six"
+    standin.script.drop_after = 2
+    memory.llm_host = standin.url
+    answer = memory.ask("anything", model="standin:latest")
+    assert answer.text == "one two th" and answer.model == "standin:latest"
+    assert "cut short" in (answer.notice or "")
