@@ -82,6 +82,9 @@ def main() -> None:
     run(vault, "search", "where should we eat fish", "-k", "3")
     run(vault, "search", "avoid busy places", "-k", "2", "--kind", "message")
 
+    print("\n# Ask: with no language model running, the answer is cited evidence from the vault.")
+    run(vault, "ask", "where should I eat in Lisbon?")
+
     print("\n# The same vault through the Python API:")
     code = (
         "from amos_vault import ActiveMirror\n"
@@ -90,7 +93,7 @@ def main() -> None:
         "m = s.add_message('user', 'Remember that I prefer window seats.')\n"
         "print(s.id, s.status, s.link_to(m))\n"
         "print([x.title for x in mirror.list_sessions(tag='travel')])\n"
-        "from amos_vault.retrieval import MemoryQuery\n"
+        "from amos_vault.query import MemoryQuery\n"
         "hit = mirror.search(MemoryQuery('seat preference on planes', k=1)).hits[0]\n"
         "print(hit.text, hit.link)\n"
         "sig = mirror.sign({'session': s.id})\n"
