@@ -427,7 +427,7 @@ class SessionManager:
         try:
             return self.load(ref)
         except SessionNotFoundError:
-            pass
+            pass  # not a whole id: try it as a prefix
         sessions, _ = self.scan()
         matches = [s for s in [*sessions, *self._ephemeral.values()] if s.id.startswith(ref)]
         found = {s.id: s for s in matches}
