@@ -171,9 +171,9 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
         item = _FACT_LINE.match(line)
         if item:
             flush(number)
-            chunks.append(
-                _note_chunk(path, item.group("text"), kind_of_items, number + 1, number + 1)
-            )
+            # Inline fields (Dataview's "key:: value") are metadata, not what the fact says.
+            text = re.sub(r"\s+\w+::\s*\S+", "", item.group("text")).strip()
+            chunks.append(_note_chunk(path, text, kind_of_items, number + 1, number + 1))
             start = number + 1
         elif not line.strip():
             flush(number)

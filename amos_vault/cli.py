@@ -695,9 +695,7 @@ def service_status_command(ctx: click.Context) -> None:
 
 
 def _answering_mirror(ctx: click.Context) -> Any:
-    mirror = _mirror(ctx)
-    mirror.llm_host = os.environ.get("OLLAMA_HOST") or None
-    return mirror
+    return _mirror(ctx)
 
 
 def _print_sources(answer: Any) -> None:
@@ -721,6 +719,8 @@ def context_command(
 ) -> None:
     """Print the context a model would get for QUESTION, and why each piece is there."""
     text = " ".join(question)
+    if not text.strip():
+        raise InvalidInputError("the question is empty", hint="give the question to build for")
     session_id = _session(ctx, session_ref).id if session_ref else None
     answer = _ask_daemon(ctx, {"op": "context", "question": text, "session": session_id})
     if answer is not None:
@@ -755,7 +755,7 @@ def context_command(
 @click.argument("question", nargs=-1, required=True)
 @click.option("--session", "session_ref", metavar=SESSION, help="Ask within this session.")
 @click.option("--model", help="Model to use (default: [llm] model).")
-@click.option("--engine", type=click.Choice(["basic", "reflective"]), help="Dialogue engine.")
+@click.option("--engine", help="Dialogue engine: basic, reflective, or one a plugin adds.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ask_command(
@@ -794,7 +794,7 @@ CHAT_HELP = "Commands: /pause, /complete, /link SESSION, /context, /quit (Ctrl-D
 @click.option("--parent", "parent_ref", metavar=SESSION, help="Start a session linked to this one.")
 @click.option("--title", help="Title of the new session.")
 @click.option("--model", help="Model to use (default: [llm] model).")
-@click.option("--engine", type=click.Choice(["basic", "reflective"]), help="Dialogue engine.")
+@click.option("--engine", help="Dialogue engine: basic, reflective, or one a plugin adds.")
 @click.pass_context
 def chat_command(
     ctx: click.Context,
@@ -810,6 +810,11 @@ def chat_command(
     mirror = _answering_mirror(ctx)
     if session_ref:
         session = _session(ctx, session_ref)
+        if session.status in ("completed", "archived"):
+            raise InvalidInputError(
+                f"session {session.id} is {session.status}: it takes no new messages",
+                hint=f"start a follow-up linked to it: amosvault chat --parent {session.id}",
+            )
         if session.status == "paused":
             session.resume()
     else:

@@ -256,6 +256,11 @@ def user_config_dir() -> Path:
     return Path(base) / "amos-vault"
 
 
+def ollama_host_override() -> str | None:
+    """OLLAMA_HOST, which overrides [llm] host as it does for Ollama's own tools."""
+    return os.environ.get("OLLAMA_HOST") or None
+
+
 def user_cache_dir() -> Path:
     """The user's amos-vault cache folder (XDG_CACHE_HOME honoured); models live here."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

@@ -18,6 +18,7 @@ the same context.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -232,18 +233,28 @@ def build_context(
         hits = search(MemoryQuery(question, k=settings.facts_k, kinds=("fact",)))
         optional += [_from_hit(hit, "facts", hit.score) for hit in hits.hits]
     required += facts
-    return _fit(question, _dedupe(required), _dedupe(optional), settings.budget_tokens)
+    return _fit(question, required, _dedupe(optional, required), settings.budget_tokens)
 
 
-def _dedupe(pieces: list[ContextPiece]) -> list[ContextPiece]:
-    seen: set[tuple[str | None, str | None, str]] = set()
+def _plain(text: str) -> str:
+    """Text compared for duplicates: inline fields (``key:: value``) and spacing ignored."""
+    return " ".join(re.sub(r"\s+\w+::\s*\S+", "", text).split()).lower()
+
+
+def _dedupe(optional: list[ContextPiece], required: list[ContextPiece]) -> list[ContextPiece]:
+    """Optional pieces that repeat nothing already in. The live turns are never touched: a
+    repeated "ok" is still part of the conversation."""
+    seen: set[tuple[str | None, str | None]] = {
+        (p.path, p.message_id) for p in required if p.message_id
+    }
+    seen_text = {_plain(p.text) for p in required}
     kept = []
-    for piece in pieces:
-        key = (piece.path, piece.message_id, " ".join(piece.text.split()).lower())
-        same_text = (None, None, key[2])
-        if key in seen or same_text in seen:
+    for piece in optional:
+        text = _plain(piece.text)
+        if (piece.message_id and (piece.path, piece.message_id) in seen) or text in seen_text:
             continue
-        seen.update({key, same_text})
+        seen.add((piece.path, piece.message_id))
+        seen_text.add(text)
         kept.append(piece)
     return kept
 
@@ -251,10 +262,16 @@ def _dedupe(pieces: list[ContextPiece]) -> list[ContextPiece]:
 def _fit(
     question: str, required: list[ContextPiece], optional: list[ContextPiece], budget: int
 ) -> Context:
-    ids = {(p.path, p.message_id) for p in required if p.message_id}
-    optional = [p for p in optional if (p.path, p.message_id) not in ids]
+    dropped: list[ContextPiece] = []
+    # Even the required part must fit: the oldest live turns go first (the newest stays).
     used = sum(p.tokens for p in required) + estimate_tokens(question)
-    chosen, dropped = list(required), []
+    turns = [p for p in required if p.section == "immediate"]
+    while used > budget and len(turns) > 1:
+        oldest = turns.pop(0)
+        required = [p for p in required if p is not oldest]
+        dropped.append(oldest)
+        used -= oldest.tokens
+    chosen = list(required)
     # Most relevant first; ties by section order, then provenance, so it is deterministic.
     ranked = sorted(
         optional,

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from amos_vault.context import Context, ContextPiece
 
 ENGINES = ("basic", "reflective")
+# Cues start a word ("plan" matches "planning", not "plane"); those in _WHOLE_WORDS must be
+# whole words. First pattern with a cue wins.
 PATTERNS = {
     "strategic": (
         "plan",
@@ -23,14 +25,16 @@ PATTERNS = {
         "should we",
         "strategy",
         "decide",
-        "priorit",
+        "prioritise",
+        "prioritize",
         "roadmap",
         "next step",
     ),
     "analytical": (
         "why",
         "compare",
-        "analy",
+        "analyse",
+        "analyze",
         "difference",
         "cause",
         "evaluate",
@@ -40,19 +44,26 @@ PATTERNS = {
     "creative": ("write", "imagine", "story", "poem", "invent", "brainstorm", "design"),
     "exploratory": ("what if", "explore", "idea", "wonder", "could", "curious"),
 }
+_WHOLE_WORDS = frozenset(
+    {"why", "could", "should i", "should we", "what if", "how does", "pros and cons", "next step"}
+)
 _UNCERTAINTY = (
     "i'm not sure",
     "i am not sure",
     "unclear",
     "might",
     "may be",
+    "maybe",
     "possibly",
     "perhaps",
+    "probably",
+    "likely",
     "i don't know",
     "not certain",
     "it seems",
 )
-_TAG_RE = re.compile(r"\[(fact|estimate|unknown)\]", re.IGNORECASE)
+_TAG_RE = re.compile(r"\[(fact|estimate|unknown)\b[^\]]*\]", re.IGNORECASE)
+_CITE_RE = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 
 
 class DialogueEngine(Protocol):
@@ -121,11 +132,25 @@ class BasicEngine:
         return {"engine": self.name, "cited": cited(reply, context)}
 
 
+def _normal(text: str) -> str:
+    return text.lower().replace("\u2019", "'")
+
+
+def _has(cue: str, text: str) -> bool:
+    # A cue starts a word ("plan" matches "planning", not "plane" or "airplane").
+    pattern = (
+        r"(?<!\w)"
+        + re.escape(cue)
+        + (r"(?!\w)" if cue in _WHOLE_WORDS else r"(?:ning|ned|s|ing|e?d)?(?!\w)")
+    )
+    return re.search(pattern, text) is not None
+
+
 def choose_pattern(text: str) -> str:
     """The reflective pattern for a message (analytical when nothing stands out)."""
-    lowered = text.lower()
+    lowered = _normal(text)
     for pattern, cues in PATTERNS.items():
-        if any(cue in lowered for cue in cues):
+        if any(_has(cue, lowered) for cue in cues):
             return pattern
     return "analytical"
 
@@ -160,7 +185,7 @@ class ReflectiveEngine:
         counts = {"fact": 0, "estimate": 0, "unknown": 0}
         for tag in _TAG_RE.findall(reply):
             counts[tag.lower()] += 1
-        lowered = reply.lower()
+        lowered = _normal(reply)
         markers = [
             m for m in _UNCERTAINTY if re.search(r"(?<!\w)" + re.escape(m) + r"(?!\w)", lowered)
         ]
@@ -175,7 +200,7 @@ class ReflectiveEngine:
 
 def cited(reply: str, context: Context) -> list[int]:
     """The source numbers the reply cites that exist in the context."""
-    numbers = {int(n) for n in re.findall(r"\[(\d{1,3})\]", reply)}
+    numbers = {int(n) for group in _CITE_RE.findall(reply) for n in re.split(r"\s*[,;]\s*", group)}
     valid = {p.cite for p in context.sources()}
     return sorted(n for n in numbers if n in valid)
 

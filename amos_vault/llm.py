@@ -61,7 +61,14 @@ class OllamaProvider:
         self.host = host.rstrip("/")
         self.model = model
         self.timeout = timeout
-        self._client = ollama.Client(host=self.host, timeout=timeout)
+        try:
+            self._client = ollama.Client(host=self.host, timeout=timeout)
+        except ValueError as exc:
+            raise ModelUnreachableError(
+                f"the Ollama address {host!r} is not valid ({exc})",
+                hint="check OLLAMA_HOST, or [llm] host in .amos/config.toml "
+                "(e.g. http://127.0.0.1:11434)",
+            ) from None
 
     def chat(
         self,
@@ -125,7 +132,12 @@ class OllamaProvider:
                     hint=f"is `ollama serve` running at {provider.host}? "
                     "(OLLAMA_HOST sets the address)",
                 ) from None
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.NetworkError) as exc:
+            except httpx.UnsupportedProtocol as exc:
+                raise ModelUnreachableError(
+                    f"the Ollama address {provider.host} is not http(s) ({exc})",
+                    hint="check OLLAMA_HOST, or [llm] host (e.g. http://127.0.0.1:11434)",
+                ) from None
+            except (httpx.HTTPError, ValueError) as exc:
                 raise LLMError(
                     f"the connection to {provider.host} dropped in the middle of the answer "
                     f"({exc})",

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amos_vault.config import user_cache_dir, user_config_dir
+from amos_vault.config import ollama_host_override, user_cache_dir, user_config_dir
 from amos_vault.errors import IdentityError
 from amos_vault.identity import Identity, load_identity, sign_claim, verify_claim
 from amos_vault.sessions import Session, SessionManager
@@ -49,7 +49,7 @@ class ActiveMirror:
             self.vault, self.identity.identity_id if self.identity else None
         )
         self.sessions.responder = self._respond  # Session.send answers through the orchestrator
-        self.llm_host: str | None = None  # set by the CLI from OLLAMA_HOST
+        self.llm_host: str | None = ollama_host_override()  # OLLAMA_HOST, as Ollama's tools
 
     def create_session(
         self,
@@ -139,17 +139,18 @@ class ActiveMirror:
     ) -> Orchestrator:
         """An orchestrator over this vault: the configured (or given) model and engine."""
         from amos_vault.dialogue import get_engine
-        from amos_vault.llm import open_provider
+        from amos_vault.llm import LLMError, open_provider
         from amos_vault.orchestrator import Orchestrator
 
         llm = self.vault.settings.llm
-        provider = (
-            open_provider(
-                llm.provider, self.llm_host or llm.host, model or llm.model, llm.timeout_seconds
-            )
-            if use_model
-            else None
-        )
+        provider, unavailable = None, None
+        if use_model:
+            try:
+                provider = open_provider(
+                    llm.provider, self.llm_host or llm.host, model or llm.model, llm.timeout_seconds
+                )
+            except LLMError as exc:  # e.g. a malformed address: answer without a model
+                unavailable = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
         return Orchestrator(
             self.vault,
             self.engine.search,
@@ -158,6 +159,7 @@ class ActiveMirror:
             provider,
             get_engine(engine or llm.engine),
             self.vault.settings,
+            unavailable=unavailable,
         )
 
     def _fresh_index(self) -> None:

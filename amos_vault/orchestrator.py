@@ -7,6 +7,7 @@ context processors and dialogue engines.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ ENABLE_HINT = (
     "to have answers written, run Ollama (`ollama serve`, then `ollama pull {model}`), "
     "or set [llm] host and model in .amos/config.toml"
 )
+PINNED_SCORE = 100.0
+log = logging.getLogger("amos_vault.orchestrator")
 _PINNED = re.compile(r"^\s*[-*+]\s+(?P<text>.*?)\s*\bpinned::\s*true\b", re.IGNORECASE)
 
 
@@ -74,6 +77,8 @@ class Orchestrator:
         provider: LLMProvider | None,
         engine: DialogueEngine,
         settings: Settings,
+        *,
+        unavailable: str | None = None,
     ) -> None:
         self.vault = vault
         self.search = search
@@ -82,6 +87,7 @@ class Orchestrator:
         self.provider = provider
         self.engine = engine
         self.settings = settings
+        self.unavailable = unavailable  # why there is no provider, when there is none
 
     def pinned_facts(self) -> list[ContextPiece]:
         """Facts marked ``pinned:: true`` in the memory notes: always in the context."""
@@ -99,7 +105,7 @@ class Orchestrator:
                         ContextPiece(
                             "facts",
                             text,
-                            score=100.0,
+                            score=PINNED_SCORE,
                             path=self.vault.relative(path),
                             title=f"line {number}",
                         )
@@ -119,7 +125,19 @@ class Orchestrator:
             pinned_facts=self.pinned_facts(),
         )
         for processor in plugin_context_processors():
-            context = processor(context)
+            try:
+                processed = processor(context)
+            except Exception:
+                log.exception("context processor %r failed; its change is skipped", processor)
+                continue
+            if isinstance(processed, Context):
+                context = processed
+            else:
+                log.error(
+                    "context processor %r returned %r, not a Context; skipped",
+                    processor,
+                    type(processed),
+                )
         hooks.fire("context_built", session, context)
         return context
 
@@ -146,13 +164,26 @@ class Orchestrator:
                     pieces.append(piece)
                     if on_piece is not None:
                         on_piece(piece)
-            except LLMError as exc:
-                if not pieces:
-                    reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
-                    return self._extractive(context, f"no language model answered ({reason})")
-                notice = f"the answer was cut short: {exc.message}"  # keep what arrived
+            except (LLMError, KeyboardInterrupt, Exception) as exc:
+                # A model that fails, the user's Ctrl-C, or a plugin's bug: keep what arrived.
+                if isinstance(exc, LLMError):
+                    why = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                elif isinstance(exc, KeyboardInterrupt):
+                    why = "interrupted"
+                else:
+                    log.exception("the model or dialogue engine failed")
+                    why = f"{type(exc).__name__}: {exc}"
+                if not "".join(pieces).strip():
+                    return self._extractive(context, f"no language model answered ({why})")
+                notice = f"the answer was cut short: {why}"
             text = "".join(pieces)
-            metadata = self.engine.read_reply(context, text)
+            if not text.strip():
+                return self._extractive(context, "the model returned no text")
+            try:
+                metadata = self.engine.read_reply(context, text)
+            except Exception:
+                log.exception("the dialogue engine could not read the reply")
+                metadata = {"engine": self.engine.name}
             return Answer(
                 context.question,
                 text,
@@ -162,10 +193,19 @@ class Orchestrator:
                 metadata,
                 notice,
             )
-        return self._extractive(context, "no language model is configured", model)
+        why = (
+            f"no language model answered ({self.unavailable})"
+            if self.unavailable
+            else ("no language model is configured")
+        )
+        return self._extractive(context, why, model)
 
     def _extractive(self, context: Context, why: str, model: str | None = None) -> Answer:
-        evidence = sorted(context.sources(), key=lambda p: -p.score)[:5]
+        # The best passages for this question; pinned facts are context, not evidence.
+        evidence = sorted(
+            (p for p in context.sources() if p.section != "facts" or p.score < PINNED_SCORE),
+            key=lambda p: -p.score,
+        )[:5]
         if evidence:
             lines = ["From your vault:"]
             for piece in sorted(evidence, key=lambda p: p.cite or 0):

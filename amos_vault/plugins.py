@@ -4,7 +4,7 @@ Python entry points, without editing amos-vault.
 In the plugin's ``pyproject.toml``::
 
     [project.entry-points."amos_vault.providers"]
-    myllm = "my_plugin:make_provider"      # called with (LLMSettings) -> LLMProvider
+    myllm = "my_plugin:make_provider"      # called with (host, model, timeout) -> LLMProvider
     [project.entry-points."amos_vault.context_processors"]
     redact = "my_plugin:redact"            # called with (Context) -> Context
     [project.entry-points."amos_vault.engines"]

@@ -398,3 +398,88 @@ def test_an_answer_cut_short_keeps_what_arrived(
     answer = memory.ask("anything", model="standin:latest")
     assert answer.text == "one two th" and answer.model == "standin:latest"
     assert "cut short" in (answer.notice or "")
+
+
+def test_pinned_facts_are_context_not_the_evidence_of_an_answer(memory: ActiveMirror) -> None:
+    memory.index()
+    memory.llm_host = "http://127.0.0.1:9"
+    answer = memory.ask("where did I want to eat sardines?")
+    facts = [p for p in answer.context.pieces if p.section == "facts"]
+    assert [p.text for p in facts].count("Prefers window seats on flights") == 1
+    assert not any("pinned::" in p.text for p in answer.context.pieces)
+    assert "sardines" in answer.text and "window seats" not in answer.text
+
+
+def test_a_failing_plugin_or_bad_host_never_breaks_an_answer(
+    memory: ActiveMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import amos_vault.orchestrator as orchestrator_module
+
+    def broken(context):
+        raise ValueError("processor bug")
+
+    monkeypatch.setattr(
+        orchestrator_module, "plugin_context_processors", lambda: [broken, lambda c: None]
+    )
+    for host in ("ftp://127.0.0.1:1", "http://127.0.0.1:99999", "127.0.0.1:abc"):
+        memory.llm_host = host
+        answer = memory.ask("sardines?")
+        assert answer.engine == "extractive" and "no language model answered" in (
+            answer.notice or ""
+        )
+
+
+def test_empty_replies_fall_back_and_repeated_turns_stay(
+    memory: ActiveMirror, standin: OllamaStandIn
+) -> None:
+    memory.llm_host = standin.url
+    standin.script.reply = lambda request: ""
+    with _model(memory, "standin:latest"):
+        answer = memory.ask("sardines?")
+    assert answer.engine == "extractive" and "no text" in (answer.notice or "")
+    session = memory.create_session("Repeats")
+    for text in ("ok", "ok", "Shall we go?"):
+        session.add_message("user", text)
+        session.add_message("assistant", "Sure.")
+    context = memory.orchestrator(use_model=False).build_context("next", session)
+    assert [p.text for p in context.section("immediate")] == [m.content for m in session.messages]
+
+
+def test_the_budget_holds_even_for_the_live_turns(mirror: ActiveMirror) -> None:
+    session = mirror.create_session("Long turns")
+    for n in range(12):
+        session.add_message("user", f"turn {n} " + "word " * 400)
+    context = build_context(
+        "q", lambda q: _no_hits(), ContextSettings(budget_tokens=1200), session=session
+    )
+    assert context.tokens <= 1200 or len(context.section("immediate")) == 1
+    assert context.section("immediate")[-1].text.startswith("turn 11")
+    assert any(p.section == "immediate" for p in context.dropped)
+
+
+def _no_hits():
+    from amos_vault.retrieval import SearchResult
+
+    return SearchResult([], "hybrid")
+
+
+def test_reflective_reading_of_lists_of_citations_and_hedges(memory: ActiveMirror) -> None:
+    from amos_vault.dialogue import ReflectiveEngine
+
+    memory.index()
+    context = memory.orchestrator(use_model=False).build_context("Where should we eat?")
+    reply = (
+        "Maybe you liked it [1, 2]. I\u2019m not sure about Porto [Fact][3]. "
+        "Likely fish [Estimate: likely]."
+    )
+    read = ReflectiveEngine().read_reply(context, reply)
+    assert read["cited"] == [n for n in (1, 2, 3) if n <= len(context.sources())]
+    assert read["claims"] == {"fact": 1, "estimate": 1, "unknown": 0}
+    assert {"maybe", "i'm not sure", "likely"} <= set(read["uncertainty"])
+
+
+def test_chat_refuses_a_completed_session_before_reading_anything(run_cli: RunCli) -> None:
+    made = json.loads(run_cli("new", "Done", "--json").stdout)
+    run_cli("complete", made["id"])
+    done = run_cli("chat", "--session", made["id"], input="a long carefully typed message\n")
+    assert done.returncode == 1 and f"chat --parent {made['id']}" in done.stderr
