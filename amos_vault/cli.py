@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -372,7 +373,7 @@ def doctor_command(ctx: click.Context, as_json: bool) -> None:
 
 def _index_progress() -> tuple[Any, Any]:
     """A progress callback drawing a bar on stderr (files, chunks, rate, ETA), and a closer."""
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"started": time.monotonic()}
 
     def progress(done: int, total: int, report: Any) -> None:
         if "bar" not in state:
@@ -386,7 +387,10 @@ def _index_progress() -> tuple[Any, Any]:
             )
             state["bar"].__enter__()
             state["done"] = 0
-        state["info"] = f"{report.chunks} chunks, {report.embedded} embedded"
+        elapsed = max(time.monotonic() - state["started"], 1e-6)
+        state["info"] = (
+            f"{report.chunks} chunks, {report.embedded} embedded, {report.chunks / elapsed:.0f}/s"
+        )
         state["bar"].update(done - state["done"], None)
         state["done"] = done
 
