@@ -50,18 +50,9 @@ def ensure_dir(path: Path) -> None:
             folder.mkdir(mode=DIR_MODE)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all.
-
-    The bytes go to a temp file in the same folder, are fsynced, then renamed over the target,
-    and the folder is fsynced so the rename survives a crash. A new file gets mode 0600; an
-    existing file keeps its mode.
-    """
+def _synced_temp(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` written and fsynced to a new temp file beside ``path`` (mode ``mode``)."""
     ensure_dir(path.parent)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = FILE_MODE
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -69,11 +60,29 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode)  # the umask may have narrowed it
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    The bytes go to a temp file in the same folder, are fsynced, then renamed over the target,
+    and the folder is fsynced so the rename survives a crash. A new file gets mode 0600; an
+    existing file keeps its mode.
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = FILE_MODE
+    tmp = _synced_temp(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
 
@@ -103,22 +112,15 @@ def write_new_file(path: Path, data: bytes) -> bool:
     """
     if path.exists() or path.is_symlink():
         return False
-    ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    tmp = _synced_temp(path, data, FILE_MODE)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        _fsync_dir(path.parent)
-        return True
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
     finally:
         tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return True
 
 
 @contextlib.contextmanager
