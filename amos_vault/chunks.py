@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from dataclasses import dataclass, field
 
+from amos_vault.memorynote import Fact, parse_fact_line
 from amos_vault.sessionfile import Message, SessionDocument, SessionHeader
 
 KINDS = ("message", "session", "fact", "note")
@@ -142,14 +142,13 @@ def _last_line(doc: SessionDocument) -> int:
     return len(doc.render().decode("utf-8", "replace").splitlines()) or 1
 
 
-_FACT_LINE = re.compile(r"^\s*[-*+]\s+(?:\[[ xX]\]\s+)?(?P<text>\S.*)$")
-
-
 def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]:
     """Chunks of a plain Markdown note: one per list item (a fact), one per other paragraph.
 
-    Used for memory notes, and for session files that cannot be read as sessions, which are
-    still searchable as plain text.
+    Used for memory notes (a fact's inline fields are metadata, not what it says; a closed
+    fact is searchable with status "superseded"), and with ``kind_of_items="note"`` for
+    summaries and for session files that cannot be read as sessions, which are still
+    searchable as plain text.
     """
     chunks: list[Chunk] = []
     lines = text.splitlines()
@@ -168,12 +167,14 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
             if number > 0 and line.strip() in ("---", "..."):
                 in_front_matter = False
             continue
-        item = _FACT_LINE.match(line)
-        if item:
+        fact = parse_fact_line(line, path, number + 1)
+        if fact is not None:
             flush(number)
-            # Inline fields (Dataview's "key:: value") are metadata, not what the fact says.
-            text = re.sub(r"\s+\w+::\s*\S+", "", item.group("text")).strip()
-            chunks.append(_note_chunk(path, text, kind_of_items, number + 1, number + 1))
+            if kind_of_items == "fact":
+                chunks.append(_fact_chunk(path, fact))
+            else:
+                body = line.strip().lstrip("-*+ ").strip()
+                chunks.append(_note_chunk(path, body, kind_of_items, number + 1, number + 1))
             start = number + 1
         elif not line.strip():
             flush(number)
@@ -184,6 +185,25 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
             paragraph.append(line)
     flush(len(lines))
     return chunks
+
+
+def _fact_chunk(path: str, fact: Fact) -> Chunk:
+    seen = fact.last_confirmed or fact.first_seen
+    return Chunk(
+        chunk_id=f"fact:{path}:{fact.line}:{content_hash(fact.text)[:8]}",
+        kind="fact",
+        path=path,
+        text=fact.text,
+        embed_text=fact.text,
+        context_text=fact.text,
+        line_start=fact.line,
+        line_end=fact.line,
+        title=path.rsplit("/", 1)[-1].removesuffix(".md"),
+        message_id=fact.id,
+        status="current" if fact.current else "superseded",
+        tags=(fact.type,),
+        timestamp=dt.datetime.combine(seen, dt.time(), dt.UTC) if seen else None,
+    )
 
 
 def _note_chunk(path: str, body: str, kind: str, first: int, last: int) -> Chunk:

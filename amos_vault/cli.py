@@ -108,9 +108,14 @@ def main(ctx: click.Context, vault: Path | None) -> None:
 @main.command("init")
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Owner name for the identity (default: your user name).")
+@click.option("--git", "with_git", is_flag=True, help="Also make it a git repository.")
 @click.pass_context
-def init_command(ctx: click.Context, path: Path | None, name: str | None) -> None:
-    """Create a vault at PATH (default: --vault, $AMOS_VAULT or here); keeps existing files."""
+def init_command(ctx: click.Context, path: Path | None, name: str | None, with_git: bool) -> None:
+    """Create a vault at PATH (default: --vault, $AMOS_VAULT or here); keeps existing files.
+
+    With --git the vault is a git repository too (derived state ignored), and the daemon
+    commits its changes on [git] commit_schedule.
+    """
     from amos_vault.config import user_config_dir
     from amos_vault.scaffold import init_vault
 
@@ -119,6 +124,11 @@ def init_command(ctx: click.Context, path: Path | None, name: str | None) -> Non
     click.echo(f"Vault ready at {report.root}")
     for relative in report.created:
         click.echo(f"  created {relative}")
+    if with_git:
+        from amos_vault.gitsync import init_repository
+
+        made = init_repository(report.root)
+        click.echo("  made it a git repository" if made else "  already a git repository")
     if report.kept:
         click.echo(f"  kept {len(report.kept)} existing file(s) unchanged")
     click.echo(f"Owner identity: {report.identity.identity_id} ({report.identity.name})")
@@ -593,8 +603,18 @@ def daemon_group(ctx: click.Context) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    from amos_vault.scheduler import JobScheduler
+
     mirror = _mirror(ctx)
-    sys.exit(Daemon(mirror.vault, user_cache_dir()).run())
+    daemon = Daemon(mirror.vault, user_cache_dir(), engine_factory=lambda: mirror.engine)
+    scheduler = JobScheduler(mirror)
+    daemon.hooks.append(lambda _daemon: scheduler.start())  # once the index is reconciled
+    daemon.extra_status["jobs"] = scheduler.status
+    try:
+        code = daemon.run()
+    finally:
+        scheduler.shutdown()
+    sys.exit(code)
 
 
 @daemon_group.command("status")
@@ -874,3 +894,204 @@ def chat_command(
         click.echo()
         if answer.notice:
             click.echo(f"note: {answer.notice}", err=True)
+
+
+# -- memory ----------------------------------------------------------------------------------
+def _refresh_index(ctx: click.Context, mirror: Any) -> None:
+    """Bring the index up to date after memory files changed (the daemon does it if it runs)."""
+    if _ask_daemon(ctx, {"op": "reindex", "rebuild": False}) is None:
+        _sync(mirror, quiet=True)
+
+
+def _print_diff(text: str) -> None:
+    for line in text.splitlines():
+        color = None
+        if line.startswith(("+++", "---")):
+            color = "bright_black"
+        elif line.startswith("+"):
+            color = "green"
+        elif line.startswith("-"):
+            color = "red"
+        elif line.startswith("@@"):
+            color = "cyan"
+        click.echo(click.style(line, fg=color) if color else line)
+
+
+@main.command("consolidate")
+@click.argument("session_ref", metavar=SESSION, required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option(
+    "--engine", type=click.Choice(["extractive", "ollama"]), help="Summarizer (default: config)."
+)
+@click.option("--quiet", is_flag=True, help="Do not print the diff.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (no diff).")
+@click.pass_context
+def consolidate_command(
+    ctx: click.Context,
+    session_ref: str | None,
+    dry_run: bool,
+    engine: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Turn settled sessions (or SESSION now) into a summary and facts in memory/.
+
+    Shows the change as a diff, then applies it (unless --dry-run). Sessions are due when
+    completed, or idle for [consolidation] idle_hours, and changed since consolidated.
+    """
+    mirror = _mirror(ctx)
+
+    def show(plan: Any) -> None:
+        if not (quiet or as_json):
+            _print_diff(plan.diff())
+
+    plan = mirror.memory.consolidate(
+        [session_ref] if session_ref else None, engine=engine, dry_run=dry_run, show=show
+    )
+    if not dry_run and not plan.is_empty:
+        _refresh_index(ctx, mirror)
+    if as_json:
+        _emit_json(
+            {
+                "dry_run": dry_run,
+                "sessions": plan.sessions,
+                "added": [f.id for f in plan.added],
+                "confirmed": [f.id for f in plan.confirmed],
+                "closed": [f.id for f in plan.closed],
+                "files": sorted(plan.changes),
+                "notes": plan.notes,
+            }
+        )
+        return
+    if not plan.sessions and not plan.tombstoned:
+        hours = mirror.vault.settings.consolidation.idle_hours
+        click.echo(
+            "Nothing to consolidate: no session is completed or idle for "
+            f"{hours:g} h and changed since its last consolidation."
+        )
+        click.echo("  consolidate one now with `amosvault consolidate SESSION`")
+        return
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    verb = "Would consolidate" if dry_run else "Consolidated"
+    click.echo(f"{verb} {plan.summary()}.")
+    if dry_run:
+        target = f" {session_ref}" if session_ref else ""
+        click.echo(f"  apply it with `amosvault consolidate{target}`")
+
+
+@main.command("facts")
+@click.option("--all", "include_closed", is_flag=True, help="Include closed (superseded) facts.")
+@click.option("--type", "fact_type", type=click.Choice(["preference", "knowledge", "context"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def facts_command(
+    ctx: click.Context, include_closed: bool, fact_type: str | None, as_json: bool
+) -> None:
+    """List the facts in the memory notes."""
+    facts = _mirror(ctx).memory.facts(include_closed=include_closed)
+    facts = [f for f in facts if fact_type is None or f.type == fact_type]
+    if as_json:
+        _emit_json(
+            [
+                {
+                    "id": f.id,
+                    "text": f.text,
+                    "type": f.type,
+                    "confidence": f.confidence,
+                    "sources": list(f.sources),
+                    "first_seen": f.first_seen.isoformat() if f.first_seen else None,
+                    "last_confirmed": f.last_confirmed.isoformat() if f.last_confirmed else None,
+                    "valid_to": f.valid_to.isoformat() if f.valid_to else None,
+                    "note": f.note,
+                    "line": f.line,
+                }
+                for f in facts
+            ]
+        )
+        return
+    if not facts:
+        click.echo("No facts yet: `amosvault consolidate` learns them from your sessions.")
+        return
+    for f in facts:
+        closed = f" (closed {f.valid_to})" if not f.current else ""
+        click.echo(f"{f.id or '-':<11} {f.type:<10} {f.confidence:.2f}  {f.text}{closed}")
+
+
+@main.command("remember")
+@click.argument("text")
+@click.option(
+    "--type",
+    "fact_type",
+    default="knowledge",
+    show_default=True,
+    type=click.Choice(["preference", "knowledge", "context"]),
+)
+@click.option("--confidence", default=1.0, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--source", metavar="SESSION#m-ID", help="The message the fact comes from.")
+@click.pass_context
+def remember_command(
+    ctx: click.Context, text: str, fact_type: str, confidence: float, source: str | None
+) -> None:
+    """Add a fact to the memory notes (a repeat confirms the existing fact)."""
+    mirror = _mirror(ctx)
+    fact = mirror.memory.remember(text, type=fact_type, confidence=confidence, source=source)
+    _refresh_index(ctx, mirror)
+    click.echo(f"Remembered {fact.id} in {fact.note}: {fact.text}")
+
+
+@main.command("forget")
+@click.argument("target", metavar="SESSION|FACT")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def forget_command(ctx: click.Context, target: str, yes: bool) -> None:
+    """Remove a fact (f-…) or a whole session from the files and the index, for good.
+
+    The forgotten item is listed (by fingerprint only) in memory/forgotten.md, so it is never
+    learned again.
+    """
+    mirror = _mirror(ctx)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("refusing to forget without confirmation; pass --yes")
+        click.confirm(f"Forget {target} for good (files and index)?", abort=True)
+    report = mirror.memory.forget(target)
+    _refresh_index(ctx, mirror)
+    what = [f"{len(report.facts)} fact(s)"] + ([f"session {s}" for s in report.sessions])
+    click.echo(f"Forgot {', '.join(what)}; changed {len(set(report.files))} file(s).")
+
+
+@main.group("jobs", invoke_without_command=True)
+@click.pass_context
+def jobs_group(ctx: click.Context) -> None:
+    """The daemon's scheduled jobs: list them, or run one now."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from amos_vault.jobs import JOBS
+    from amos_vault.scheduler import JobScheduler
+
+    answer = _ask_daemon(ctx, {"op": "status"})
+    status = (answer or {}).get("status", {}).get("jobs") or JobScheduler(_mirror(ctx)).status()
+    for name, job in JOBS.items():
+        info = status.get(name, {})
+        last = info.get("last_run") or "never"
+        result = f" — {info['result']}" if info.get("result") else ""
+        next_run = f", next {info['next_run']}" if info.get("next_run") else ""
+        click.echo(f"{name:<12} {info.get('schedule', '?'):<16} last {last}{next_run}{result}")
+        click.echo(f"{'':<12} {job.help}")
+    if answer is None:
+        click.echo("(no daemon runs: jobs run on schedule only inside `amosvault daemon`)")
+
+
+@jobs_group.command("run")
+@click.argument("name", type=click.Choice(["consolidate", "commit", "retention"]))
+@click.pass_context
+def jobs_run_command(ctx: click.Context, name: str) -> None:
+    """Run one job now."""
+    from amos_vault.jobs import JOBS
+
+    mirror = _mirror(ctx)
+    result = JOBS[name].run(mirror)
+    if name != "commit":
+        _refresh_index(ctx, mirror)
+    click.echo(f"{name}: {result}")

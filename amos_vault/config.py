@@ -47,6 +47,48 @@ class MemorySettings:
 
 
 @dataclass(frozen=True)
+class ConsolidationSettings:
+    """Consolidation: old sessions become summaries and facts in the memory folder."""
+
+    engine: str = _setting(
+        "extractive", "Summarizer: extractive (offline, no model) or ollama (the [llm] model)."
+    )
+    schedule: str = _setting(
+        "every 60m", 'When the daemon runs it: "every 30m", "every 6h", "cron 0 3 * * *" or "off".'
+    )
+    idle_hours: float = _setting(
+        24.0, "A session not completed is consolidated once idle for this many hours."
+    )
+    summary_sentences: int = _setting(5, "Sentences in each session summary.")
+    min_confidence: float = _setting(0.5, "Facts found with less confidence are not kept.")
+    fact_roles: tuple[str, ...] = _setting(
+        ("user",), "Roles whose first-person statements become facts (not the assistant's)."
+    )
+
+
+@dataclass(frozen=True)
+class GitSettings:
+    """Version history: when the vault is a git repository, its changes are committed."""
+
+    commit_schedule: str = _setting(
+        "every 30m", 'When the daemon commits the vault: "every 30m", "cron …" or "off".'
+    )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """Housekeeping. Nothing you wrote is deleted unless you set it here."""
+
+    schedule: str = _setting("every 24h", 'When the daemon runs it: "every 24h", "cron …", "off".')
+    archive_completed_after_days: int = _setting(
+        0, "Archive sessions completed this many days ago (0: never)."
+    )
+    drop_leftovers_after_hours: float = _setting(
+        1.0, "Delete temp files left by interrupted writes after this many hours."
+    )
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     """Search: the embedding model and the ranking knobs (defaults won on the LoCoMo dev set)."""
 
@@ -107,6 +149,9 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
+    consolidation: ConsolidationSettings = field(default_factory=ConsolidationSettings)
+    git: GitSettings = field(default_factory=GitSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 # The table name in config.toml of each section, and its type.
@@ -120,7 +165,7 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
 
@@ -147,6 +192,8 @@ def _coerce(value: Any, default: Any, where: str, path: Path) -> Any:
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is tuple and isinstance(value, list):
+        return tuple(value)
     if isinstance(value, expected) and not (expected is not bool and isinstance(value, bool)):
         return value
     raise ConfigError(
@@ -174,6 +221,20 @@ def _check(settings: Settings, path: Path) -> Settings:
             or any(p.startswith(".") for p in parts)
         ):
             raise bad(key, f"must be a folder inside the vault, such as {key.split('.')[0]!r}")
+    for key, schedule in (
+        ("consolidation.schedule", settings.consolidation.schedule),
+        ("git.commit_schedule", settings.git.commit_schedule),
+        ("retention.schedule", settings.retention.schedule),
+    ):
+        problem = schedule_problem(schedule)
+        if problem:
+            raise bad(key, problem)
+    if settings.consolidation.engine not in ("extractive", "ollama"):
+        raise bad("consolidation.engine", 'must be "extractive" or "ollama"')
+    if not 0 <= settings.consolidation.min_confidence <= 1:
+        raise bad("consolidation.min_confidence", "must be from 0 to 1")
+    if not all(isinstance(r, str) and r for r in settings.consolidation.fact_roles):
+        raise bad("consolidation.fact_roles", 'must be a list of role names, such as ["user"]')
     if settings.sessions.default_kind not in ("persistent", "ephemeral"):
         raise bad("sessions.default_kind", 'must be "persistent" or "ephemeral"')
     positive = {
@@ -194,11 +255,43 @@ def _check(settings: Settings, path: Path) -> Settings:
         "context.working_k": settings.context.working_k,
         "context.long_term_k": settings.context.long_term_k,
         "context.facts_k": settings.context.facts_k,
+        "consolidation.idle_hours": settings.consolidation.idle_hours,
+        "consolidation.summary_sentences": settings.consolidation.summary_sentences,
+        "retention.archive_completed_after_days": settings.retention.archive_completed_after_days,
+        "retention.drop_leftovers_after_hours": settings.retention.drop_leftovers_after_hours,
     }
     for key, value in counts.items():
         if value < 0:
             raise bad(key, f"cannot be negative (found {value})")
     return settings
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_schedule(text: str) -> tuple[str, Any]:
+    """``"every 30m"`` -> ("interval", seconds); ``"cron 0 3 * * *"`` -> ("cron", fields);
+    ``"off"`` -> ("off", None). Raises ValueError saying what is wrong."""
+    words = text.strip().split()
+    if words == ["off"]:
+        return "off", None
+    if len(words) == 2 and words[0] == "every":
+        amount, unit = words[1][:-1], words[1][-1:]
+        if unit in _UNITS and amount.replace(".", "", 1).isdigit() and float(amount) > 0:
+            return "interval", float(amount) * _UNITS[unit]
+    if len(words) == 6 and words[0] == "cron":
+        return "cron", words[1:]
+    raise ValueError(
+        f'must be "every N[s|m|h|d]", "cron MIN HOUR DAY MONTH WEEKDAY" or "off" (found {text!r})'
+    )
+
+
+def schedule_problem(text: str) -> str | None:
+    try:
+        parse_schedule(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def settings_from_mapping(data: dict[str, Any], path: Path) -> Settings:

@@ -230,7 +230,7 @@ def build_context(
         ]
     facts = list(pinned_facts)
     if settings.facts_k:
-        hits = search(MemoryQuery(question, k=settings.facts_k, kinds=("fact",)))
+        hits = search(MemoryQuery(question, k=settings.facts_k, kinds=("fact",), status="current"))
         optional += [_from_hit(hit, "facts", hit.score) for hit in hits.hits]
     required += facts
     return _fit(question, required, _dedupe(optional, required), settings.budget_tokens)

@@ -103,6 +103,8 @@ class Daemon:
         self._context_builder: Any = None
         # Idle-time jobs (the consolidation scheduler plugs in here).
         self.hooks: list[Callable[[Daemon], None]] = []
+        # More for `status` (the scheduler's jobs), each called when status is asked.
+        self.extra_status: dict[str, Callable[[], Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self, *_args: object) -> None:
@@ -217,6 +219,11 @@ class Daemon:
             "errors": dict(self.errors),
             **self.state,
         }
+        for key, report in self.extra_status.items():
+            try:
+                info[key] = report()
+            except Exception as exc:  # a status must answer even when a part cannot
+                info[key] = {"error": str(exc)}
         if engine is not None:
             with engine.guard:
                 info.update(

@@ -16,6 +16,7 @@ from amos_vault.vault import Vault
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from amos_vault.memory import MemoryManager
     from amos_vault.orchestrator import Answer, Orchestrator
     from amos_vault.query import MemoryQuery
     from amos_vault.retrieval import SearchResult
@@ -42,6 +43,7 @@ class ActiveMirror:
         self.key_dir = key_dir or user_config_dir()
         self.cache_dir = cache_dir or user_cache_dir()
         self._engine: SearchEngine | None = None
+        self._memory: MemoryManager | None = None
         self.identity: Identity | None = (
             load_identity(self.vault.identity_path) if self.vault.identity_path.exists() else None
         )
@@ -132,6 +134,29 @@ class ActiveMirror:
         if sync:
             self.engine.sync()
         return self.engine.search(query)
+
+    # -- memory ----------------------------------------------------------------------------
+    @property
+    def memory(self) -> MemoryManager:
+        """Consolidation, facts, remember and forget (see `amos_vault.memory`)."""
+        from amos_vault.memory import MemoryManager
+
+        if self._memory is None:
+            self._memory = MemoryManager(
+                self.vault,
+                self.sessions,
+                embedder=lambda: self.engine.embedder,
+                provider=self._provider,
+                owner_name=self.identity.name if self.identity else "",
+            )
+        return self._memory
+
+    def _provider(self) -> Any:
+        from amos_vault.llm import open_provider
+
+        llm = self.vault.settings.llm
+        host = self.llm_host or llm.host
+        return open_provider(llm.provider, host, llm.model, llm.timeout_seconds)
 
     # -- answers ---------------------------------------------------------------------------
     def orchestrator(

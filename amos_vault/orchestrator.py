@@ -8,7 +8,6 @@ context processors and dialogue engines.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from amos_vault.config import Settings
 from amos_vault.context import Context, ContextPiece, Search, build_context
 from amos_vault.dialogue import DialogueEngine
 from amos_vault.llm import LLMError, LLMProvider
+from amos_vault.memorynote import parse_fact_line
 from amos_vault.plugins import plugin_context_processors
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ ENABLE_HINT = (
 )
 PINNED_SCORE = 100.0
 log = logging.getLogger("amos_vault.orchestrator")
-_PINNED = re.compile(r"^\s*[-*+]\s+(?P<text>.*?)\s*\bpinned::\s*true\b", re.IGNORECASE)
 
 
 @dataclass
@@ -90,7 +89,7 @@ class Orchestrator:
         self.unavailable = unavailable  # why there is no provider, when there is none
 
     def pinned_facts(self) -> list[ContextPiece]:
-        """Facts marked ``pinned:: true`` in the memory notes: always in the context."""
+        """Current facts marked ``pinned:: true`` in the memory notes: always in the context."""
         pieces = []
         for path in self.vault.iter_markdown(self.vault.memory_dir):
             try:
@@ -98,13 +97,12 @@ class Orchestrator:
             except (OSError, UnicodeDecodeError):
                 continue
             for number, line in enumerate(lines, 1):
-                match = _PINNED.match(line)
-                if match:
-                    text = re.sub(r"\s+\w+::\s*\S+", "", match.group("text")).strip()
+                fact = parse_fact_line(line) if "pinned::" in line else None
+                if fact is not None and fact.pinned and fact.current:
                     pieces.append(
                         ContextPiece(
                             "facts",
-                            text,
+                            fact.text,
                             score=PINNED_SCORE,
                             path=self.vault.relative(path),
                             title=f"line {number}",

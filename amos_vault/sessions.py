@@ -535,6 +535,16 @@ class SessionManager:
         self._write(child_session, change)
         return child_session
 
+    def set_field(self, ref: Session | str, key: str, value: Any) -> Session:
+        """Set one front-matter key of a session (its other lines, comments included, stay)."""
+        session = self.resolve(ref)
+
+        def change(doc: SessionDocument) -> None:
+            doc.meta[key] = value
+
+        self._write(session, change)
+        return session
+
     def delete(self, ref: Session | str) -> Session:
         """Delete a session's file (or forget an ephemeral session)."""
         session = self.resolve(ref)

@@ -28,6 +28,7 @@ from amos_vault.chunks import Chunk, chunk_note, chunk_session
 from amos_vault.embeddings import Embedder
 from amos_vault.errors import AmosError
 from amos_vault.index import SCHEMA_VERSION, SearchIndex
+from amos_vault.memorynote import FORGOTTEN_NOTE, SUMMARIES_FOLDER
 from amos_vault.sessionfile import parse_session_bytes, read_header
 from amos_vault.vault import Vault, atomic_write, file_stamp
 from amos_vault.vectors import VectorStore
@@ -136,9 +137,14 @@ def indexed_files(vault: Vault) -> dict[str, Path]:
     found = {}
     for folder in (vault.sessions_dir, vault.memory_dir):
         for path in vault.iter_markdown(folder):
-            if is_indexed_name(path.name):
+            if is_indexed_name(path.name) and not _is_tombstones(vault, path):
                 found[vault.relative(path)] = path
     return found
+
+
+def _is_tombstones(vault: Vault, path: Path) -> bool:
+    """The list of forgotten things holds fingerprints, not memory: it is never indexed."""
+    return path == vault.memory_dir / FORGOTTEN_NOTE
 
 
 def is_indexed_name(name: str) -> bool:
@@ -195,7 +201,11 @@ def _indexed_under(vault: Vault, path: Path) -> dict[str, Path]:
     for folder in (vault.sessions_dir, vault.memory_dir):
         if path == folder or folder in path.parents:
             for file in vault.iter_markdown(path):
-                if is_indexed_name(file.name) and vault.is_listed(file, folder):
+                if (
+                    is_indexed_name(file.name)
+                    and not _is_tombstones(vault, file)
+                    and vault.is_listed(file, folder)
+                ):
                     found[vault.relative(file)] = file
     return found
 
@@ -203,8 +213,10 @@ def _indexed_under(vault: Vault, path: Path) -> dict[str, Path]:
 def _covered(vault: Vault, rel: str) -> bool:
     """The same rule as the full scan (`indexed_files`), for one path."""
     path = vault.root / rel
-    return is_indexed_name(path.name) and any(
-        vault.is_listed(path, folder) for folder in (vault.sessions_dir, vault.memory_dir)
+    return (
+        is_indexed_name(path.name)
+        and not _is_tombstones(vault, path)
+        and any(vault.is_listed(path, folder) for folder in (vault.sessions_dir, vault.memory_dir))
     )
 
 
@@ -241,7 +253,10 @@ def _compare(
 def chunk_file(vault: Vault, rel: str, data: bytes) -> tuple[list[Chunk], str | None]:
     """The chunks of one file, and why it was read as plain text (None when it was not)."""
     path = vault.root / rel
-    if rel.startswith(vault.settings.memory.folder + "/"):
+    memory = vault.settings.memory.folder + "/"
+    if rel.startswith(memory + SUMMARIES_FOLDER + "/"):
+        return chunk_note(rel, data.decode("utf-8", "replace"), kind_of_items="note"), None
+    if rel.startswith(memory):
         return chunk_note(rel, data.decode("utf-8", "replace")), None
     try:
         doc = parse_session_bytes(data, path)  # the bytes whose hash is recorded

@@ -1,0 +1,386 @@
+"""The memory note format: facts as readable Markdown list lines with Dataview inline fields.
+
+A fact is one list item::
+
+    - Caroline went to an LGBTQ support group on 7 May 2023. [type:: context] [confidence:: 0.7]
+      [source:: [[sessions/2023-05-08-caroline#^m-1a2b3c4d]]] [first_seen:: 2023-05-08]
+      [last_confirmed:: 2023-05-08] [valid_from:: 2023-05-08] ^f-9c1d2e3f
+
+(on one line). The ``^f-…`` block id makes the fact linkable (``[[memory/context#^f-9c1d2e3f]]``);
+a contradicted fact keeps its line with ``[valid_to:: …]`` and ``[superseded_by:: [[…]]]``.
+Unbracketed trailing fields (``pinned:: true``) are read too, so a hand-written fact works.
+Fields this module does not know are kept in order. Other lines of a note are kept as they are.
+
+Also here: the tombstone list (``forgotten.md``: fingerprints only, never the forgotten text) and
+the per-session summary note. Pure functions of text; nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+FACT_TYPES = ("preference", "knowledge", "context")
+NOTE_TITLES = {"preference": "Preferences", "knowledge": "Knowledge", "context": "Context"}
+NOTE_INTROS = {
+    "preference": "What you like, dislike and prefer, learned from your conversations.",
+    "knowledge": "Who you are and what you know: identity, work, people, places.",
+    "context": "What happened and what is planned: events with their dates, plans, projects.",
+}
+FORGOTTEN_NOTE = "forgotten.md"
+SUMMARIES_FOLDER = "summaries"
+
+_ITEM = re.compile(r"^(?P<indent>\s*)[-*+]\s+(?:\[[ xX]\]\s+)?(?P<body>\S.*?)\s*$")
+_BLOCK_ID = re.compile(r"\s+\^(?P<id>[A-Za-z0-9-]+)\s*$")
+_FIELD_START = re.compile(r"\[(?P<key>[A-Za-z_][\w-]*)::\s*")
+_TRAILING_FIELD = re.compile(r"\s+(?P<key>[A-Za-z_][\w-]*)::\s*(?P<value>\S+)\s*$")
+_LINK = re.compile(r"\[\[(?P<target>[^\]|]+)(?:\|[^\]]*)?\]\]")
+_FACT_ID = re.compile(r"#\^(?P<id>f-[0-9a-z]+)")
+_KNOWN = (
+    "type",
+    "confidence",
+    "topic",
+    "source",
+    "first_seen",
+    "last_confirmed",
+    "valid_from",
+    "valid_to",
+    "superseded_by",
+    "pinned",
+)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One fact line of a memory note."""
+
+    text: str
+    type: str = "knowledge"
+    confidence: float = 1.0
+    sources: tuple[str, ...] = ()  # link targets: "sessions/2023-05-08-x#^m-1a2b3c4d"
+    first_seen: dt.date | None = None
+    last_confirmed: dt.date | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    superseded_by: str = ""  # link target of the fact that replaced this one
+    topic: str = ""
+    pinned: bool = False
+    id: str = ""  # "f-…", the block id; empty for a hand-written line without one
+    extra: tuple[tuple[str, str], ...] = ()  # fields this module does not know, kept
+    note: str = ""  # the note's vault-relative path
+    line: int = 0  # 1-based line in the note
+
+    @property
+    def current(self) -> bool:
+        """Not closed by a later fact (or by hand) as of today."""
+        return self.valid_to is None or self.valid_to > dt.date.today()
+
+    @property
+    def source_messages(self) -> tuple[str, ...]:
+        """The message ids the fact cites ("m-1a2b3c4d")."""
+        return tuple(s.rsplit("#^", 1)[1] for s in self.sources if "#^" in s)
+
+    @property
+    def fingerprint(self) -> str:
+        """What a tombstone keeps of a forgotten fact."""
+        return fingerprint(self.text)
+
+
+def fingerprint(text: str) -> str:
+    """A short hash of the fact's wording, insensitive to case, spacing and punctuation."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return hashlib.blake2b(" ".join(words).encode(), digest_size=8).hexdigest()
+
+
+def new_fact_id(fact_type: str, text: str, taken: Iterable[str]) -> str:
+    """A deterministic id for a new fact, unique among ``taken``."""
+    used = set(taken)
+    seed = f"{fact_type}\n{text}"
+    for attempt in range(1000):
+        digest = hashlib.blake2b(f"{seed}\n{attempt}".encode(), digest_size=4).hexdigest()
+        candidate = f"f-{digest}"
+        if candidate not in used:
+            return candidate
+    raise RuntimeError("no free fact id")  # pragma: no cover - 1000 collisions
+
+
+def _split_fields(body: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text of a list item and its ``[key:: value]`` fields (values may hold [[links]])."""
+    fields: list[tuple[str, str]] = []
+    text_parts: list[str] = []
+    position = 0
+    while True:
+        match = _FIELD_START.search(body, position)
+        if match is None:
+            break
+        depth, end = 1, match.end()
+        while end < len(body) and depth:
+            depth += {"[": 1, "]": -1}.get(body[end], 0)
+            end += 1
+        if depth:  # unbalanced: not a field
+            break
+        text_parts.append(body[position : match.start()])
+        fields.append((match.group("key"), body[match.end() : end - 1].strip()))
+        position = end
+    text_parts.append(body[position:])
+    text = " ".join(part.strip() for part in text_parts if part.strip())
+    while True:  # "text pinned:: true" (unbracketed, at the end)
+        trailing = _TRAILING_FIELD.search(text)
+        if trailing is None:
+            break
+        fields.insert(0, (trailing.group("key"), trailing.group("value")))
+        text = text[: trailing.start()].rstrip()
+    return text, fields
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def parse_fact_line(line: str, note: str = "", number: int = 0) -> Fact | None:
+    """The fact on ``line``, or None when the line is not a list item."""
+    item = _ITEM.match(line)
+    if item is None:
+        return None
+    body = item.group("body")
+    block = _BLOCK_ID.search(body)
+    fact_id = ""
+    if block is not None:
+        fact_id = block.group("id")
+        body = body[: block.start()]
+    text, fields = _split_fields(body)
+    if not text:
+        return None
+    values: dict[str, str] = {}
+    extra: list[tuple[str, str]] = []
+    for key, value in fields:
+        if key in _KNOWN:
+            values[key] = value
+        else:
+            extra.append((key, value))
+    try:
+        confidence = max(0.0, min(1.0, float(values.get("confidence", "1"))))
+    except ValueError:
+        confidence = 1.0
+    fact_type = values.get("type", "").strip().lower()
+    superseded = _LINK.search(values.get("superseded_by", ""))
+    return Fact(
+        text=text,
+        type=fact_type if fact_type in FACT_TYPES else "knowledge",
+        confidence=confidence,
+        sources=tuple(m.group("target") for m in _LINK.finditer(values.get("source", ""))),
+        first_seen=_date(values.get("first_seen", "")),
+        last_confirmed=_date(values.get("last_confirmed", "")),
+        valid_from=_date(values.get("valid_from", "")),
+        valid_to=_date(values.get("valid_to", "")),
+        superseded_by=superseded.group("target") if superseded else "",
+        topic=values.get("topic", ""),
+        pinned=values.get("pinned", "").lower() in ("true", "yes", "1"),
+        id=fact_id,
+        extra=tuple(extra),
+        note=note,
+        line=number,
+    )
+
+
+def render_fact_line(fact: Fact) -> str:
+    """The canonical line of ``fact`` (what `parse_fact_line` reads back)."""
+    text = " ".join(fact.text.split())
+    parts = [f"- {text}", f"[type:: {fact.type}]", f"[confidence:: {fact.confidence:.2f}]"]
+    if fact.topic:
+        parts.append(f"[topic:: {fact.topic}]")
+    if fact.sources:
+        parts.append("[source:: " + ", ".join(f"[[{s}]]" for s in fact.sources) + "]")
+    for key in ("first_seen", "last_confirmed", "valid_from", "valid_to"):
+        value = getattr(fact, key)
+        if value is not None:
+            parts.append(f"[{key}:: {value.isoformat()}]")
+    if fact.superseded_by:
+        parts.append(f"[superseded_by:: [[{fact.superseded_by}]]]")
+    if fact.pinned:
+        parts.append("[pinned:: true]")
+    parts += [f"[{key}:: {value}]" for key, value in fact.extra]
+    if fact.id:
+        parts.append(f"^{fact.id}")
+    return " ".join(parts)
+
+
+@dataclass
+class FactNote:
+    """A memory note: its lines, and the facts among them (by line index)."""
+
+    path: str
+    lines: list[str]
+    final_newline: bool = True
+    facts: dict[int, Fact] = field(default_factory=dict)  # line index -> fact
+
+    @classmethod
+    def parse(cls, path: str, text: str) -> FactNote:
+        lines = text.splitlines()
+        note = cls(path=path, lines=lines, final_newline=text.endswith(("\n", "\r")) or not text)
+        in_front_matter = bool(lines) and lines[0].strip() == "---"
+        for index, line in enumerate(lines):
+            if in_front_matter:
+                if index > 0 and line.strip() in ("---", "..."):
+                    in_front_matter = False
+                continue
+            if line.startswith((" ", "\t")):  # nested items belong to the item above
+                continue
+            fact = parse_fact_line(line, path, index + 1)
+            if fact is not None:
+                note.facts[index] = fact
+        return note
+
+    @classmethod
+    def new(cls, path: str, fact_type: str) -> FactNote:
+        header = [
+            "---",
+            "type: facts",
+            f"fact_type: {fact_type}",
+            "---",
+            "",
+            f"# {NOTE_TITLES[fact_type]}",
+            "",
+            NOTE_INTROS[fact_type] + " Edit or delete any line: amos-vault never rewrites a",
+            "line you changed and never learns a deleted fact again.",
+            "",
+        ]
+        return cls(path=path, lines=header)
+
+    def render(self) -> str:
+        return "\n".join(self.lines) + ("\n" if self.final_newline and self.lines else "")
+
+    def by_id(self, fact_id: str) -> tuple[int, Fact] | None:
+        for index, fact in self.facts.items():
+            if fact.id == fact_id:
+                return index, fact
+        return None
+
+    def append(self, fact: Fact) -> Fact:
+        while self.lines and not self.lines[-1].strip():
+            self.lines.pop()
+        if self.lines and not _ITEM.match(self.lines[-1]):
+            self.lines.append("")  # a list starts after a blank line; items stay together
+        self.lines.append(render_fact_line(fact))
+        placed = replace(fact, note=self.path, line=len(self.lines))
+        self.facts[len(self.lines) - 1] = placed
+        self.final_newline = True
+        return placed
+
+    def replace_at(self, index: int, fact: Fact) -> Fact:
+        self.lines[index] = render_fact_line(fact)
+        placed = replace(fact, note=self.path, line=index + 1)
+        self.facts[index] = placed
+        return placed
+
+    def remove_at(self, index: int) -> None:
+        del self.lines[index]
+        self.facts = {(i if i < index else i - 1): f for i, f in self.facts.items() if i != index}
+
+
+# -- tombstones ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A forgotten fact or session: its id, when, and the fingerprint that blocks re-learning."""
+
+    id: str
+    forgotten: dt.date
+    fingerprint: str = ""
+    sources: tuple[str, ...] = ()  # message ids the fact came from
+    kind: str = "fact"
+
+
+def parse_tombstones(text: str) -> list[Tombstone]:
+    stones = []
+    for line in text.splitlines():
+        item = _ITEM.match(line)
+        if item is None:
+            continue
+        head, fields = _split_fields(item.group("body"))
+        values = dict(fields)
+        ident = head.split()[0] if head.split() else ""
+        if not ident:
+            continue
+        stones.append(
+            Tombstone(
+                id=ident,
+                forgotten=_date(values.get("forgotten", "")) or dt.date.today(),
+                fingerprint=values.get("fingerprint", ""),
+                sources=tuple(s for s in re.split(r"[,\s]+", values.get("sources", "")) if s),
+                kind=values.get("kind", "fact"),
+            )
+        )
+    return stones
+
+
+def render_tombstone(stone: Tombstone) -> str:
+    parts = [f"- {stone.id}", f"[kind:: {stone.kind}]", f"[forgotten:: {stone.forgotten}]"]
+    if stone.fingerprint:
+        parts.append(f"[fingerprint:: {stone.fingerprint}]")
+    if stone.sources:
+        parts.append(f"[sources:: {', '.join(stone.sources)}]")
+    return " ".join(parts)
+
+
+def new_tombstone_note() -> list[str]:
+    return [
+        "---",
+        "type: forgotten",
+        "---",
+        "",
+        "# Forgotten",
+        "",
+        "Facts and sessions you removed. amos-vault never learns these again. Only a",
+        "fingerprint of each fact's wording is kept here, never the text itself; delete a line to",
+        "let amos-vault learn that fact again.",
+        "",
+    ]
+
+
+# -- summaries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    """One sentence of a summary and the message it comes from."""
+
+    text: str
+    message_id: str
+    author: str = ""
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def render_summary_body(
+    title: str, session_link: str, lines: Iterable[SummaryLine], facts: Iterable[Fact]
+) -> str:
+    """The body (after the front-matter) of a session's summary note."""
+    out = [f"# Summary: {title}", "", f"Session: [[{session_link}]]", ""]
+    for line in lines:
+        who = f"{line.author}: " if line.author else ""
+        out.append(f"- {who}{' '.join(line.text.split())} [[{session_link}#^{line.message_id}]]")
+    learned = [f for f in facts if f.id]
+    if learned:
+        out += ["", "## Facts learned", ""]
+        out += [f"- [[{f.note.removesuffix('.md')}#^{f.id}|{f.type}]] {f.text}" for f in learned]
+    return "\n".join(out) + "\n"
+
+
+def fact_link(fact: Fact) -> str:
+    """The link target of a placed fact: "memory/context#^f-9c1d2e3f"."""
+    return f"{fact.note.removesuffix('.md')}#^{fact.id}"
+
+
+def fact_id_of_link(target: str) -> str:
+    match = _FACT_ID.search(target)
+    return match.group("id") if match else ""
