@@ -608,7 +608,7 @@ def daemon_group(ctx: click.Context) -> None:
     mirror = _mirror(ctx)
     daemon = Daemon(mirror.vault, user_cache_dir(), engine_factory=lambda: mirror.engine)
     scheduler = JobScheduler(mirror)
-    daemon.hooks.append(lambda _daemon: scheduler.start())  # once the index is reconciled
+    daemon.on_ready.append(scheduler.start)  # once the index is reconciled
     daemon.extra_status["jobs"] = scheduler.status
     try:
         code = daemon.run()

@@ -101,8 +101,8 @@ class Daemon:
         }
         self.errors: dict[str, str] = {}
         self._context_builder: Any = None
-        # Idle-time jobs (the consolidation scheduler plugs in here).
-        self.hooks: list[Callable[[Daemon], None]] = []
+        # Called once the index is reconciled (the job scheduler starts here).
+        self.on_ready: list[Callable[[], None]] = []
         # More for `status` (the scheduler's jobs), each called when status is asked.
         self.extra_status: dict[str, Callable[[], Any]] = {}
 
@@ -132,12 +132,12 @@ class Daemon:
             self._sync(None)
             self.state["phase"] = "watching"
             self.ready.set()
+            for start in self.on_ready:
+                self._run_hook(start)
             while not self.stop.is_set():
                 paths = self.watcher.drain(self.quiet, self.limit, self.stop)
                 if paths and not self.stop.is_set():
                     self._sync(None if "" in paths else paths)
-                for hook in self.hooks:
-                    self._run_hook(hook)
         finally:
             self.state["phase"] = "stopping"
             if self.watcher is not None:
@@ -151,11 +151,11 @@ class Daemon:
             log.info("stopped")
         return 0
 
-    def _run_hook(self, hook: Callable[[Daemon], None]) -> None:
+    def _run_hook(self, hook: Callable[[], None]) -> None:
         try:
-            hook(self)
+            hook()
         except Exception:
-            log.exception("a scheduled job failed; it will run again next time")
+            log.exception("a start-up hook failed; the daemon serves without it")
 
     def _sync(self, paths: list[str] | None) -> None:
         assert self.engine is not None

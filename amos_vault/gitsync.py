@@ -119,8 +119,8 @@ def _message(root: Path, files: list[str]) -> str:
     diff = _git(root, "diff", "--cached", "-U0", "--no-color").stdout
     added = re.findall(r"^\+- (.*?) \[type::.*\^(f-[0-9a-z]+)$", diff, re.M)
     removed = re.findall(r"^-- (.*?) \[type::.*\^(f-[0-9a-z]+)$", diff, re.M)
-    sessions = [f for f in files if f.startswith("sessions/")]
-    others = [f for f in files if f not in sessions and not f.startswith("memory/")]
+    sessions = [f for f in files if f.startswith("sessions/") and f.endswith(".md")]
+    others = [f for f in files if not f.startswith(("sessions/", "memory/"))]
     head = f"amos-vault: {len(sessions)} session(s), facts +{len(added)} -{len(removed)}"
     body = [f"session: {Path(f).stem}" for f in sessions]
     body += [f"fact +{fid}: {text[:80]}" for text, fid in added]

@@ -59,6 +59,7 @@ class JobScheduler:
         from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log each run ourselves
         scheduler = BackgroundScheduler(timezone=dt.UTC)
         settings = self.mirror.vault.settings
         now = dt.datetime.now(dt.UTC)
@@ -70,7 +71,7 @@ class JobScheduler:
             options: dict[str, Any] = {}
             if kind == "interval":
                 trigger: Any = IntervalTrigger(seconds=value, timezone=dt.UTC)
-                first = now + dt.timedelta(seconds=self.startup_delay)
+                first = now + dt.timedelta(seconds=min(self.startup_delay, value))
                 last = last_runs.get(name, {}).get("last_run")
                 if last:
                     try:

@@ -196,6 +196,36 @@ def test_cli_search_goes_through_the_daemon(
     assert reindexed.returncode == 0 and json.loads(reindexed.stdout)["status"]["files"] == 1
 
 
+def test_the_daemon_consolidates_on_schedule_and_facts_become_searchable(
+    vault_root: Path, run_cli: RunCli
+) -> None:
+    config = vault_root / ".amos" / "config.toml"
+    config.write_text('[consolidation]\nschedule = "every 2s"\n')
+    (vault_root / "sessions" / "done.md").write_text(
+        SESSION.format(
+            id="sched001", title="Scheduled", text="My favorite snack is roasted chestnuts."
+        ).replace("status: active", "status: completed")
+    )
+    process = DaemonProcess(vault_root)
+    try:
+        process.wait_ready()
+        wait_for(
+            lambda: any(
+                h["kind"] == "fact" and "chestnuts" in h["text"]
+                for h in process.search("favorite snack", kinds=["fact"])
+            ),
+            timeout=60,
+            what="the consolidated fact in search",
+        )
+        status = process.status()
+        assert status is not None and status["jobs"]["consolidate"]["ok"] is True
+        assert status["jobs"]["consolidate"]["schedule"] == "every 2s"
+        listing = run_cli("jobs")
+        assert "1 session(s): 1 fact(s) new" in listing.stdout
+    finally:
+        assert process.stop(signal.SIGTERM) == 0
+
+
 def test_bad_requests_get_errors_not_crashes(daemon: DaemonProcess) -> None:
     import socket as sockets
 
