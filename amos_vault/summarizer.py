@@ -239,6 +239,12 @@ RULES = (
     ),
     _Rule(re.compile(rf"{_I} {_ADVERB}(?:{_EVENT_VERBS})\b", re.I), "context", 0.7),
     _Rule(re.compile(rf"{_I}(?:'ve| have) {_ADVERB}been \w+ing\b", re.I), "context", 0.6),
+    _Rule(re.compile(rf"{_I} {_ADVERB}used to\b", re.I), "context", 0.6),
+    _Rule(
+        re.compile(r"\b(?:makes?|made|gets?|keeps?) me (?:so |really |very |feel )*\w+", re.I),
+        "preference",
+        0.6,
+    ),
     _Rule(
         re.compile(
             rf"{_IM} {_ADVERB}(?:working on|learning|taking|training|volunteering|studying|"
@@ -248,8 +254,20 @@ RULES = (
         "context",
         0.65,
     ),
+    # Any other first-person statement with some substance: kept with a lower confidence.
+    _Rule(
+        re.compile(
+            rf"{_I}(?:'m|’m| am|'ve| have)? {_ADVERB}"
+            r"(?!think\b|guess\b|know\b|mean\b|wish\b|can't wait\b|agree\b|bet\b|hear\b|"
+            r"see what\b|understand\b|appreciate\b|totally\b|so glad\b|glad\b|sorry\b)[a-z]+",
+            re.I,
+        ),
+        "context",
+        0.55,
+    ),
 )
 
+_NO_SUBJECT = re.compile(rf"^(?:just |recently |finally )?(?:{_EVENT_VERBS}|used to)\b", re.I)
 _HEDGES = re.compile(r"\b(?:maybe|might|probably|perhaps|not sure|i think|i guess|kinda)\b", re.I)
 _FILLER = re.compile(
     r"^(?:(?:yeah|yes|yep|oh|wow|haha|hah|lol|well|so|and|but|also|hey|hi|thanks|thank you|"
@@ -394,32 +412,39 @@ def extract_facts(session: SessionText) -> list[CandidateFact]:
             if sentence.endswith("?") or len(sentence.split()) < 3:
                 continue
             sentence = _FILLER.sub("", sentence).strip()
-            for rule in RULES:
-                match = rule.pattern.search(sentence)
-                if match is None:
-                    continue
-                clause = _clause(sentence, match.start())
-                if len(content_words(clause)) < 3 or _ABOUT_YOU.search(clause):
-                    break  # too thin, or about the person spoken to
-                text = absolute_dates(third_person(clause, author), said_on)
-                text = text.rstrip(".!…") + "."
-                key = f"{rule.type}|{text.lower()}"
-                if key in seen:
-                    break
-                seen.add(key)
-                confidence = rule.confidence - (0.2 if _HEDGES.search(sentence) else 0.0)
-                found.append(
-                    CandidateFact(
-                        text=text,
-                        type=rule.type,
-                        confidence=round(max(0.05, confidence), 2),
-                        message_id=message.id,
-                        said_on=said_on,
-                        topic=f"{author}: {rule.topic(match)}" if rule.topic(match) else "",
-                        author=author,
-                    )
+            if _NO_SUBJECT.match(sentence):  # "Got the tattoo years ago" means "I got..."
+                sentence = "I " + sentence[0].lower() + sentence[1:]
+            # The earliest statement a specific rule finds; the catch-all rule only if none.
+            matches = [
+                (m.start(), n, m) for n, r in enumerate(RULES) if (m := r.pattern.search(sentence))
+            ]
+            specific = [item for item in matches if item[1] < len(RULES) - 1]
+            if not matches:
+                continue
+            _start, number, match = min(specific or matches, key=lambda item: (item[0], item[1]))
+            rule = RULES[number]
+            clause = _clause(sentence, match.start())
+            if len(content_words(clause)) < 3 or _ABOUT_YOU.search(clause):
+                continue  # too thin, or about the person spoken to
+            text = absolute_dates(third_person(clause, author), said_on)
+            text = text.rstrip(".!…") + "."
+            key = f"{rule.type}|{text.lower()}"
+            if key in seen:
+                continue
+            seen.add(key)
+            confidence = rule.confidence - (0.2 if _HEDGES.search(sentence) else 0.0)
+            topic = rule.topic(match)
+            found.append(
+                CandidateFact(
+                    text=text,
+                    type=rule.type,
+                    confidence=round(max(0.05, confidence), 2),
+                    message_id=message.id,
+                    said_on=said_on,
+                    topic=f"{author}: {topic}" if topic else "",
+                    author=author,
                 )
-                break
+            )
     return found
 
 

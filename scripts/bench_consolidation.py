@@ -1,0 +1,186 @@
+"""Consolidation on LoCoMo-format data: fact coverage, retrieval with facts, and time.
+
+Each conversation becomes a vault as in bench_locomo.py (one completed session per LoCoMo
+session, speakers kept as message names); both speakers are people, so both roles' first-person
+statements are mined (``[consolidation] fact_roles = ["user", "assistant"]``). Then the vault is
+consolidated with the chosen engine (default: extractive) and indexed. Reported:
+
+* fact coverage: the share of the dataset's gold ``observation`` facts for which some extracted
+  fact of the same conversation has cosine >= 0.65 / 0.75 / 0.85 (the vault's own embedder);
+  facts per session;
+* retrieval with facts: turn-level evidence recall@10 over messages alone, and over messages
+  and facts together, where a fact hit counts as its source messages and as one of the k;
+* time to consolidate each conversation (and per session).
+
+The dataset's observations are only read to score; they are never written into a vault.
+The last line reads ``facts R@10=0.xxx``.
+
+Usage: python scripts/bench_consolidation.py --data PATH [--limit N] [--engine extractive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_locomo import CATEGORIES, build_vault, evidence_of
+
+from amos_vault.mirror import ActiveMirror
+from amos_vault.query import MemoryQuery
+
+THRESHOLDS = (0.65, 0.75, 0.85)
+K = 10
+
+
+def gold_observations(conversation: dict) -> list[str]:
+    found = []
+    for per_session in conversation.get("observation", {}).values():
+        for items in per_session.values():
+            found += [item[0] for item in items if item and isinstance(item[0], str)]
+    return found
+
+
+def recall(ranked_groups: list[set[str]], evidence: set[str]) -> float:
+    """Evidence recall over the first K results, each result a set of turn ids."""
+    seen: set[str] = set()
+    for group in ranked_groups[:K]:
+        seen |= group
+    return len(evidence & seen) / len(evidence)
+
+
+def run(conversation: dict, root: Path, keys: Path, engine: str) -> dict:
+    mirror, dia_of = build_vault(conversation, root, keys)
+    config = root / ".amos" / "config.toml"
+    config.write_text(f'[consolidation]\nengine = "{engine}"\nfact_roles = ["user", "assistant"]\n')
+    mirror = ActiveMirror(root, key_dir=keys)
+    mirror.index()  # the model is loaded and the messages indexed before timing
+    embedder = mirror.engine.embedder
+    assert embedder is not None, "the embedding model is needed: run `make model`"
+    started = time.perf_counter()
+    plan = mirror.memory.consolidate()
+    seconds = time.perf_counter() - started
+    mirror.index()
+
+    facts = mirror.memory.facts(include_closed=True)
+    gold = gold_observations(conversation)
+    coverage = {t: 0.0 for t in THRESHOLDS}
+    if gold and facts:
+        similarity = embedder.embed(gold) @ embedder.embed([f.text for f in facts]).T
+        best = similarity.max(axis=1)
+        coverage = {t: float(np.mean(best >= t)) for t in THRESHOLDS}
+
+    dia_of_message = {cid.rsplit("#", 1)[1]: dia for cid, dia in dia_of.items()}
+    sources = {f.id: {dia_of_message.get(m, "") for m in f.source_messages} for f in facts}
+    rows = []
+    for question in conversation["qa"]:
+        evidence = set(evidence_of(question))
+        if question.get("category") not in CATEGORIES or not evidence:
+            continue
+        plain = mirror.search(
+            MemoryQuery(question["question"], k=K, kinds=("message",)), sync=False
+        )
+        mixed = mirror.search(
+            MemoryQuery(question["question"], k=K, kinds=("message", "fact")), sync=False
+        )
+
+        def groups(hits: list) -> list[set[str]]:
+            out = []
+            for hit in hits:
+                if hit.kind == "fact":
+                    out.append(sources.get(hit.message_id, set()))
+                else:
+                    out.append({dia_of.get(hit.chunk_id, "")})
+            return out
+
+        rows.append(
+            {
+                "category": question["category"],
+                "without": recall(groups(plain.hits), evidence),
+                "with": recall(groups(mixed.hits), evidence),
+                "fact_hits": sum(h.kind == "fact" for h in mixed.hits[:K]),
+            }
+        )
+    return {
+        "sample_id": conversation["sample_id"],
+        "sessions": len(plan.sessions),
+        "facts": len(plan.added),
+        "confirmed": len(plan.confirmed),
+        "closed": len(plan.closed),
+        "seconds": seconds,
+        "gold": len(gold),
+        "coverage": coverage,
+        "rows": rows,
+        "notes": plan.notes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON file")
+    parser.add_argument("--engine", default="extractive", choices=["extractive", "ollama"])
+    parser.add_argument("--limit", type=int, help="only the first N conversations")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+    data = json.loads(options.data.read_text())[: options.limit]
+    work = Path(tempfile.mkdtemp(prefix="amos-consolidation-"))
+    results = []
+    for number, conversation in enumerate(data):
+        result = run(conversation, work / f"vault-{number}", work / "keys", options.engine)
+        results.append(result)
+        print(
+            f"  {result['sample_id']}: {result['sessions']} sessions, {result['facts']} facts "
+            f"({result['confirmed']} confirmations, {result['closed']} closed), "
+            f"{result['seconds']:.1f} s, coverage@0.75 {result['coverage'][0.75]:.3f}",
+            file=sys.stderr,
+        )
+    rows = [r for result in results for r in result["rows"]]
+    sessions = sum(r["sessions"] for r in results)
+    facts = sum(r["facts"] for r in results)
+    gold = sum(r["gold"] for r in results)
+    print(
+        f"LoCoMo consolidation ({options.engine}): {len(results)} conversations, "
+        f"{sessions} sessions, {gold} gold observations"
+    )
+    for threshold in THRESHOLDS:
+        covered = sum(r["coverage"][threshold] * r["gold"] for r in results) / max(1, gold)
+        print(f"fact coverage (cosine >= {threshold:.2f}): {covered:.3f}")
+    print(f"facts per session: {facts / max(1, sessions):.2f} ({facts} facts)")
+    per_session = [r["seconds"] / r["sessions"] for r in results if r["sessions"]]
+    for result in results:
+        print(
+            f"time: {result['sample_id']} {result['sessions']} sessions in "
+            f"{result['seconds']:.1f} s"
+        )
+    if per_session:
+        print(
+            f"time per session: median {statistics.median(per_session):.2f} s "
+            f"(30 sessions ~ {30 * statistics.median(per_session):.1f} s)"
+        )
+    for name, number in [("overall", None), *((v, k) for k, v in CATEGORIES.items())]:
+        subset = [r for r in rows if number is None or r["category"] == number]
+        if subset:
+            without = statistics.fmean(r["without"] for r in subset)
+            with_facts = statistics.fmean(r["with"] for r in subset)
+            print(
+                f"R@{K} {name:12} n={len(subset):4d}  messages {without:.3f}"
+                f"  messages+facts {with_facts:.3f}"
+            )
+    print(f"fact hits in the top {K}: mean {statistics.fmean(r['fact_hits'] for r in rows):.2f}")
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=1, default=str))
+    print(f"facts R@{K}={statistics.fmean(r['with'] for r in rows):.3f}")
+
+
+if __name__ == "__main__":
+    main()
