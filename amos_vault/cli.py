@@ -701,7 +701,9 @@ def service_status_command(ctx: click.Context) -> None:
 @main.command("mcp")
 @click.option("--vault", type=click.Path(file_okay=False, path_type=Path), help="Vault folder.")
 @click.option("--http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1, not stdio.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="For --http."
+)
 @click.pass_context
 def mcp_command(ctx: click.Context, vault: Path | None, http: bool, port: int) -> None:
     """Serve the vault to MCP clients: search, context, sessions, facts (stdio by default)."""
