@@ -718,6 +718,22 @@ def service_status_command(ctx: click.Context) -> None:
     click.echo(text)
 
 
+@main.command("mcp")
+@click.option("--vault", type=click.Path(file_okay=False, path_type=Path), help="Vault folder.")
+@click.option("--http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1, not stdio.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="For --http."
+)
+@click.pass_context
+def mcp_command(ctx: click.Context, vault: Path | None, http: bool, port: int) -> None:
+    """Serve the vault to MCP clients: search, context, sessions, facts (stdio by default)."""
+    from amos_vault.mcp_server import serve
+
+    if vault is not None:
+        ctx.ensure_object(dict)["vault"] = vault
+    serve(_mirror(ctx), http=http, port=port)
+
+
 def _answering_mirror(ctx: click.Context) -> Any:
     return _mirror(ctx)
 

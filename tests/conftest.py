@@ -20,20 +20,26 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_MODEL = default_model_dir(user_cache_dir())
 
 
-@pytest.fixture(autouse=True)
-def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the user's config and cache folders at temp folders, for every test."""
-    config = tmp_path / "xdg-config"
-    cache = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+def user_env(base: Path) -> dict[str, str]:
+    """User config and cache folders under ``base`` (the real model linked into the cache),
+    as the environment variables that name them."""
+    config = base / "xdg-config"
+    cache = base / "xdg-cache"
     if REAL_MODEL.is_dir():  # the same model, seen from the temp cache folder
         models = cache / "amos-vault" / "models"
         models.mkdir(parents=True)
         (models / DEFAULT_MODEL_NAME).symlink_to(REAL_MODEL)
+    return {"XDG_CONFIG_HOME": str(config), "XDG_CACHE_HOME": str(cache)}
+
+
+@pytest.fixture(autouse=True)
+def user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the user's config and cache folders at temp folders, for every test."""
+    for key, value in user_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("AMOS_VAULT", raising=False)
     monkeypatch.delenv("AMOS_DEBUG", raising=False)
-    return config / "amos-vault"
+    return tmp_path / "xdg-config" / "amos-vault"
 
 
 @pytest.fixture

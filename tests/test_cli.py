@@ -15,7 +15,8 @@ from tests.conftest import RunCli
 def test_version_and_help_are_fast_and_import_nothing_heavy() -> None:
     code = (
         "import sys; from amos_vault.cli import main\n"
-        "heavy = {'cryptography', 'yaml', 'tantivy', 'onnxruntime', 'watchdog', 'apscheduler'}\n"
+        "heavy = {'cryptography', 'yaml', 'tantivy', 'onnxruntime', 'watchdog', 'apscheduler',\n"
+        "         'mcp', 'pydantic', 'anyio'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
