@@ -19,7 +19,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -333,15 +333,6 @@ class VaultTools:
             "uri": SESSION_URI.format(target.id),
         }
 
-    def _memory(self) -> Any:
-        # ActiveMirror.memory comes with memory consolidation (#5).
-        if not hasattr(ActiveMirror, "memory"):
-            raise AmosError(
-                "this version of amos-vault has no memory consolidation",
-                hint="upgrade amos-vault; until then, record facts with append_message",
-            )
-        return cast(Any, self.mirror).memory
-
     def remember_fact(
         self,
         text: str,
@@ -350,7 +341,7 @@ class VaultTools:
         source: str | None = None,
     ) -> dict[str, Any]:
         """Keep a fact in the memory notes."""
-        fact = self._memory().remember(text, type=type, confidence=confidence, source=source)
+        fact = self.mirror.memory.remember(text, type=type, confidence=confidence, source=source)
         self._wrote()
         return {
             "id": fact.id,
@@ -365,7 +356,7 @@ class VaultTools:
         """Remove a fact (``f-...``) or a session (id or prefix), and then from the index."""
         if not target.strip():
             raise InvalidInputError("nothing to forget", hint="give a fact id or a session id")
-        report = self._memory().forget(target.strip())
+        report = self.mirror.memory.forget(target.strip())
         self._wrote()
         self._sync_now()  # what is forgotten leaves the index now, not at the next search
         return {

@@ -38,9 +38,6 @@ TOOLS = {
     "forget",
     "recent_activity",
 }
-needs_memory = pytest.mark.skipif(
-    not hasattr(ActiveMirror, "memory"), reason="needs consolidation (#5)"
-)
 
 
 class Client:
@@ -323,7 +320,6 @@ def test_resources_list_and_read_sessions_and_memory_notes(world: dict[str, Any]
         assert "Traceback" not in str(caught.value)
 
 
-@needs_memory
 def test_remember_fact_is_searchable_and_forget_removes_it(world: dict[str, Any]) -> None:
     client, root, ids = world["client"], world["root"], world["ids"]
     trip = ActiveMirror(root).load_session(ids["trip"])
@@ -351,7 +347,6 @@ def test_remember_fact_is_searchable_and_forget_removes_it(world: dict[str, Any]
     assert client.error("forget", target=fact["id"])  # nothing left to forget
 
 
-@needs_memory
 def test_forget_a_session_removes_its_file_and_its_messages(world: dict[str, Any]) -> None:
     client, root = world["client"], world["root"]
     made = client.ok("start_session", title="Secret plans")
