@@ -1111,3 +1111,39 @@ def jobs_run_command(ctx: click.Context, name: str) -> None:
     if name != "commit":
         _refresh_index(ctx, mirror)
     click.echo(f"{name}: {result}")
+
+
+@main.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def verify_command(ctx: click.Context, as_json: bool) -> None:
+    """Check every signed session and memory note against its signature.
+
+    Lists what changed since it was signed (an edit after completion is reported, never
+    blocked); exit status 1 when anything changed or a signature is bad.
+    """
+    findings, unsigned = _mirror(ctx).check_signatures()
+    problems = [f for f in findings if f.state != "ok"]
+    if as_json:
+        _emit_json(
+            {
+                "checked": len(findings),
+                "ok": len(findings) - len(problems),
+                "unsigned_completed_sessions": unsigned,
+                "findings": [f.to_dict() for f in findings],
+            }
+        )
+    else:
+        for finding in problems:
+            click.echo(f"{finding.state:<14} {finding.kind:<8} {finding.path}  ({finding.detail})")
+        click.echo(
+            f"Checked {len(findings)} signed file(s): {len(findings) - len(problems)} unchanged, "
+            f"{len(problems)} changed or badly signed."
+        )
+        if unsigned:
+            click.echo(
+                f"  {unsigned} completed session(s) carry no signature (completed before "
+                "signing existed, or where the owner's key was not available)."
+            )
+    if problems:
+        sys.exit(1)

@@ -32,6 +32,7 @@ import yaml
 
 from amos_vault.embeddings import Embedder
 from amos_vault.errors import AmosError, ConflictError, InvalidInputError, SessionNotFoundError
+from amos_vault.integrity import Signer, sign_note
 from amos_vault.memorynote import (
     FACT_TYPES,
     FORGOTTEN_NOTE,
@@ -149,8 +150,9 @@ def messages_hash(session: Session) -> str:
 class _Memory:
     """The memory folder as read at one moment: fact notes, tombstones, summaries, state."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, signer: Signer | None = None) -> None:
         self.vault = vault
+        self.signer = signer
         self.folder = vault.settings.memory.folder
         self.texts: dict[str, str | None] = {}  # what each touched file held when read
         self.unreadable: list[str] = []
@@ -258,7 +260,7 @@ class _Memory:
         for rel, note in self.notes.items():
             after = note.render()
             if after != self.texts.get(rel):
-                out[rel] = FileChange(rel, self.texts.get(rel), after)
+                out[rel] = FileChange(rel, self.texts.get(rel), sign_note(rel, after, self.signer))
         if self.new_tombstones:
             before = self._read(self.tombstone_path)
             lines = (before or "\n".join(new_tombstone_note())).rstrip("\n").split("\n")
@@ -302,7 +304,9 @@ class MemoryManager:
         embedder: Callable[[], Embedder | None] = lambda: None,
         provider: Callable[[], Any] | None = None,
         owner_name: str = "",
+        signer: Signer | None = None,
     ) -> None:
+        self.signer = signer
         self.vault = vault
         self.sessions = sessions
         self.settings = vault.settings.consolidation
@@ -313,7 +317,7 @@ class MemoryManager:
     # -- reading ---------------------------------------------------------------------------
     def facts(self, *, include_closed: bool = False) -> list[Fact]:
         """The facts of the memory notes (current ones only, unless ``include_closed``)."""
-        facts = _Memory(self.vault).all_facts()
+        facts = _Memory(self.vault, self.signer).all_facts()
         return facts if include_closed else [f for f in facts if f.current]
 
     def summarizer(self, engine: str | None = None) -> Summarizer:
@@ -333,7 +337,7 @@ class MemoryManager:
         """Sessions to consolidate: completed/archived, or idle for ``idle_hours``, and not
         consolidated since their last message."""
         now = now or now_utc()
-        memory = memory or _Memory(self.vault)
+        memory = memory or _Memory(self.vault, self.signer)
         idle = dt.timedelta(hours=self.settings.idle_hours)
         found, _problems = self.sessions.scan()
         due = []
@@ -364,7 +368,7 @@ class MemoryManager:
         now: dt.datetime | None = None,
     ) -> ConsolidationPlan:
         """What consolidating ``targets`` (default: the sessions due) would change."""
-        memory = _Memory(self.vault)
+        memory = _Memory(self.vault, self.signer)
         plan = ConsolidationPlan()
         plan.tombstoned = memory.hand_deleted()
         if targets is None:
@@ -597,7 +601,7 @@ class MemoryManager:
         sources = (self._message_link(source),) if source else ()
         today = dt.date.today()
         with self.vault.lock("memory"):
-            memory = _Memory(self.vault)
+            memory = _Memory(self.vault, self.signer)
             memory.hand_deleted()
             mark = fingerprint(text)
             # Asking to remember it overrides having forgotten it.
@@ -682,7 +686,7 @@ class MemoryManager:
         report = ForgetReport()
         target = target.strip()
         with self.vault.lock("memory"):
-            memory = _Memory(self.vault)
+            memory = _Memory(self.vault, self.signer)
             memory.hand_deleted()
             removed: set[str] = set()
             extra: dict[str, FileChange] = {}

@@ -247,8 +247,9 @@ class FactNote:
             "",
             f"# {NOTE_TITLES[fact_type]}",
             "",
-            NOTE_INTROS[fact_type] + " Edit or delete any line: amos-vault never rewrites a",
-            "line you changed and never learns a deleted fact again.",
+            NOTE_INTROS[fact_type],
+            "Edit or delete any line: amos-vault never rewrites a line you changed, and never",
+            "learns a deleted fact again.",
             "",
         ]
         return cls(path=path, lines=header)

@@ -16,6 +16,7 @@ from amos_vault.vault import Vault
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from amos_vault.integrity import Finding
     from amos_vault.memory import MemoryManager
     from amos_vault.orchestrator import Answer, Orchestrator
     from amos_vault.query import MemoryQuery
@@ -51,6 +52,7 @@ class ActiveMirror:
             self.vault, self.identity.identity_id if self.identity else None
         )
         self.sessions.responder = self._respond  # Session.send answers through the orchestrator
+        self.sessions.signer = self._signer  # completed sessions are signed with the owner key
         self.llm_host: str | None = ollama_host_override()  # OLLAMA_HOST, as Ollama's tools
 
     def create_session(
@@ -102,6 +104,67 @@ class ActiveMirror:
         """Sign ``claim`` with the owner's private key (base64 Ed25519 signature)."""
         return sign_claim(self._owner(), claim, self.key_dir)
 
+    def _signer(self, claim: str) -> str | None:
+        """The owner's signature of ``claim``, or None when the key is not on this machine."""
+        try:
+            return self.sign(claim)
+        except IdentityError:
+            return None
+
+    def check_signatures(self) -> tuple[list[Finding], int]:
+        """Every signed session and memory note checked against its signature, and how many
+        completed sessions carry none (completed before signing, or without the key)."""
+        from amos_vault.integrity import (
+            CHECKSUM_KEY,
+            SIGNATURE_KEY,
+            body_checksum,
+            check,
+            session_checksum,
+            split_note,
+        )
+        from amos_vault.memory import split_front_matter
+
+        identity = self._owner()
+        findings, unsigned = [], 0
+        found, _problems = self.sessions.scan()
+        for session in found:
+            meta = session.front_matter
+            if CHECKSUM_KEY in meta and SIGNATURE_KEY in meta:
+                findings.append(
+                    check(
+                        identity,
+                        "session",
+                        session.relative_path or session.id,
+                        session.id,
+                        str(meta[CHECKSUM_KEY]),
+                        str(meta[SIGNATURE_KEY]),
+                        session_checksum(session._doc),
+                    )
+                )
+            elif session.status in ("completed", "archived"):
+                unsigned += 1
+        for path in sorted(self.vault.iter_markdown(self.vault.memory_dir)):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            front, _ = split_front_matter(text)
+            parts = split_note(text)
+            if parts and CHECKSUM_KEY in front and SIGNATURE_KEY in front:
+                rel = self.vault.relative(path)
+                findings.append(
+                    check(
+                        identity,
+                        "note",
+                        rel,
+                        rel,
+                        str(front[CHECKSUM_KEY]),
+                        str(front[SIGNATURE_KEY]),
+                        body_checksum(parts[1]),
+                    )
+                )
+        return findings, unsigned
+
     def verify(self, claim: Mapping[str, Any] | bytes | str, signature: str) -> bool:
         """Whether ``signature`` is the owner's signature of ``claim``."""
         return verify_claim(self._owner(), claim, signature)
@@ -148,6 +211,7 @@ class ActiveMirror:
                 embedder=lambda: self.engine.embedder,
                 provider=self._provider,
                 owner_name=self.identity.name if self.identity else "",
+                signer=self._signer,
             )
         return self._memory
 

@@ -30,6 +30,7 @@ from amos_vault.errors import (
     SessionNotFoundError,
     SessionStateError,
 )
+from amos_vault.integrity import Signer, sign_session
 from amos_vault.sessionfile import (
     KINDS,
     ROLES,
@@ -199,6 +200,8 @@ class Session:
                     ),
                 )
             doc.meta["status"] = target
+            if target == "completed":  # what it said is sealed with the owner's key
+                sign_session(doc, self._manager.signer)
 
         self._manager._write(self, change)
 
@@ -287,6 +290,8 @@ class SessionManager:
         self._ephemeral: dict[str, Session] = {}
         # Set by ActiveMirror: answers Session.send (the orchestrator lives in a higher layer).
         self.responder: Callable[[Session, str, Callable[[str], None] | None], Any] | None = None
+        # Set by ActiveMirror: signs a completed session's checksum (None: no key here).
+        self.signer: Signer | None = None
 
     # -- creating --------------------------------------------------------------------------
     def create(
