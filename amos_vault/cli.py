@@ -317,15 +317,41 @@ def link_command(ctx: click.Context, child: str, parent: str | None, unlink: boo
 
 
 @main.command("export")
-@click.argument("session_ref", metavar=SESSION)
-@click.option("--format", "fmt", type=click.Choice(["json", "markdown", "txt"]), default="markdown")
+@click.argument("session_ref", metavar="[S]", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "markdown", "txt", "zip"]),
+    help="One session: json, markdown (default) or txt. The whole vault: json (default) or zip.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 @click.pass_context
-def export_command(ctx: click.Context, session_ref: str, fmt: str, output: Path | None) -> None:
-    """Export a session as json, markdown or txt (to stdout, or -o FILE)."""
+def export_command(
+    ctx: click.Context, session_ref: str | None, fmt: str | None, output: Path | None
+) -> None:
+    """Export one session, or (without S) the whole vault: every session, every fact and the
+    public identity, as json or as a zip of the files plus export.json."""
     from amos_vault.vault import atomic_write
 
-    text = _session(ctx, session_ref).export(fmt)
+    if session_ref is None:
+        from amos_vault.export import export_data, write_zip
+
+        mirror = _mirror(ctx)
+        fmt = fmt or "json"
+        if fmt == "zip":
+            target = output or Path(f"amos-vault-export-{dt.date.today():%Y%m%d}.zip")
+            count = write_zip(mirror, target.resolve())
+            click.echo(f"Wrote {target} ({count} files)", err=True)
+            return
+        if fmt != "json":
+            raise click.UsageError(
+                "the whole vault exports as json or zip; give a session for " + fmt
+            )
+        text = json.dumps(export_data(mirror), indent=2, ensure_ascii=False) + "\n"
+    else:
+        if fmt == "zip":
+            raise click.UsageError("zip exports the whole vault; leave out the session")
+        text = _session(ctx, session_ref).export(fmt or "markdown")
     if output is None:
         click.echo(text, nl=False)
     else:

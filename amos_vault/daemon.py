@@ -70,6 +70,19 @@ class _DaemonLock:
             self.fd = -1
 
 
+def _same_user(connection: Any) -> bool:
+    """Whether the process at the other end of the socket runs as this user (SO_PEERCRED)."""
+    import socket
+    import struct
+
+    try:
+        creds = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return True  # no peer credentials here: the 0600 socket mode is the guard
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
+
+
 class Daemon:
     """One vault's daemon. `run` blocks until stopped."""
 
@@ -247,6 +260,10 @@ class Daemon:
             timeout = 30
 
             def handle(self) -> None:
+                if not _same_user(self.connection):
+                    log.warning("refused a connection from another user")
+                    self.wfile.write(ipc.encode({"ok": False, "error": "not your vault"}))
+                    return
                 try:
                     message = ipc.read_message(self.rfile)
                 except (ValueError, UnicodeDecodeError) as exc:
@@ -265,6 +282,15 @@ class Daemon:
             os.umask(old_umask)
         server.daemon_threads = True
         os.chmod(path, 0o600)
+        mode = path.stat().st_mode & 0o777
+        if mode != 0o600 or path.stat().st_uid != os.getuid():
+            server.server_close()
+            raise AmosError(
+                f"the daemon socket {path} is mode {mode:o}, not 600 (owner only)",
+                hint="the file system of the vault may not keep Unix permissions; "
+                "put the vault on one that does",
+                path=path,
+            )
         threading.Thread(target=server.serve_forever, name="amos-socket", daemon=True).start()
         return server
 

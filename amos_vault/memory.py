@@ -50,6 +50,7 @@ from amos_vault.memorynote import (
     render_tombstone,
     text_hash,
 )
+from amos_vault.privacy import is_loopback, is_private
 from amos_vault.sessionfile import dump_yaml_mapping, now_utc
 from amos_vault.sessions import Session, SessionManager
 from amos_vault.summarizer import (
@@ -270,6 +271,14 @@ class _Memory:
         return out
 
 
+def _remote(summarizer: OllamaSummarizer) -> bool:
+    """Whether the summarizer's model is on another machine (no model: it falls back anyway)."""
+    try:
+        return not is_loopback(getattr(summarizer.provider_factory(), "host", None))
+    except AmosError:
+        return False
+
+
 def _confirmed(old: float, new: float) -> float:
     """Confidence of a fact said again: the higher of the two, a little more."""
     return round(min(1.0, max(old, new) + 0.05), 2)
@@ -379,7 +388,15 @@ class MemoryManager:
         summarizer = self.summarizer(engine) if chosen else None
         for session in chosen:
             assert summarizer is not None and session.path is not None
-            digest = summarizer.digest(
+            engine_for = summarizer
+            if (
+                isinstance(summarizer, OllamaSummarizer)
+                and is_private(session)
+                and _remote(summarizer)
+            ):
+                engine_for = summarizer.fallback  # never sent to a model on another machine
+                plan.notes.append(f"{session.id}: private, summarized offline")
+            digest = engine_for.digest(
                 SessionText(
                     session.title,
                     session.messages,
@@ -440,6 +457,8 @@ class MemoryManager:
                     valid_from=said,
                     topic=candidate.topic,
                     id=new_fact_id(candidate.type, candidate.text, memory.taken_ids()),
+                    # Learned from a private session: kept from remote models like it.
+                    extra=(("private", "true"),) if is_private(session) else (),
                 )
             )
             memory.record(fact, note.lines[fact.line - 1])

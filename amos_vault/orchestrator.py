@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from amos_vault import hooks
@@ -19,6 +19,7 @@ from amos_vault.dialogue import DialogueEngine
 from amos_vault.llm import LLMError, LLMProvider
 from amos_vault.memorynote import parse_fact_line
 from amos_vault.plugins import plugin_context_processors
+from amos_vault.privacy import is_loopback, is_private, private_refs
 
 if TYPE_CHECKING:
     from amos_vault.identity import Identity
@@ -148,9 +149,28 @@ class Orchestrator:
         """Answer ``question``; streamed pieces go to ``on_piece``. Never raises for a
         missing or failing model: the answer is then the cited evidence."""
         context = self.build_context(question, session)
+        host = getattr(self.provider, "host", None)
+        if self.provider is not None and not is_loopback(host):
+            # A model on another machine never sees what a private session says.
+            if session is not None and is_private(session):
+                answer = self._extractive(
+                    context,
+                    f"this session is private, so it is never sent to the model at {host}",
+                )
+                hooks.fire("response_generated", session, answer)
+                return answer
+            context = self._without_private(context)
         answer = self._generate(context, on_piece)
         hooks.fire("response_generated", session, answer)
         return answer
+
+    def _without_private(self, context: Context) -> Context:
+        sessions, _problems = self.sessions.scan()
+        refs = private_refs(self.vault, sessions)
+        if not (refs.sessions or refs.facts):
+            return context
+        kept = [p for p in context.pieces if not refs.covers(p.session_id, p.path, p.message_id)]
+        return replace(context, pieces=kept)
 
     def _generate(self, context: Context, on_piece: Callable[[str], None] | None) -> Answer:
         model = self.provider.model if self.provider is not None else self.settings.llm.model

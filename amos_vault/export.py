@@ -1,0 +1,99 @@
+"""Export of a whole vault: every session, every fact and the owner's public identity.
+
+Two forms, both documented in the README:
+
+* ``json``: one object ``{"format": "amos-vault-export", "version": 1, "exported_at",
+  "identity", "sessions": [...], "facts": [...], "notes": [...], "unreadable": [...]}``; each
+  session is its `Session.export("json")` form (metadata, front-matter, messages), each fact
+  its fields with source links, each other memory note its path and text.
+* ``zip``: the vault's own files as they are (sessions/, memory/, identity.md), which open in
+  any editor or in Obsidian, plus ``export.json`` (the JSON form above) at the top.
+
+Never exported: derived state under `.amos/`, and the private key (it is not in the vault).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from amos_vault.vault import ensure_dir
+
+if TYPE_CHECKING:
+    from amos_vault.mirror import ActiveMirror
+
+FORMAT_NAME = "amos-vault-export"
+FORMAT_VERSION = 1
+
+
+def _date(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_data(mirror: ActiveMirror) -> dict[str, Any]:
+    """The whole vault as one JSON-ready mapping."""
+    sessions, problems = mirror.sessions.scan()
+    facts = mirror.memory.facts(include_closed=True)
+    fact_notes = {f.note for f in facts}
+    notes = []
+    unreadable = [
+        {"path": mirror.vault.relative(p.path), "problem": str(p.error)} for p in problems
+    ]
+    for path in sorted(mirror.vault.iter_markdown(mirror.vault.memory_dir)):
+        rel = mirror.vault.relative(path)
+        if rel in fact_notes:
+            continue
+        try:
+            notes.append({"path": rel, "text": path.read_text(encoding="utf-8")})
+        except (OSError, UnicodeDecodeError) as exc:
+            unreadable.append({"path": rel, "problem": str(exc)})
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "vault": str(mirror.vault.root),
+        "identity": mirror.identity.to_dict() if mirror.identity else None,
+        "sessions": [json.loads(s.export("json")) for s in sessions],
+        "facts": [
+            {
+                "id": f.id,
+                "text": f.text,
+                "type": f.type,
+                "confidence": f.confidence,
+                "topic": f.topic,
+                "sources": list(f.sources),
+                "first_seen": _date(f.first_seen),
+                "last_confirmed": _date(f.last_confirmed),
+                "valid_from": _date(f.valid_from),
+                "valid_to": _date(f.valid_to),
+                "superseded_by": f.superseded_by,
+                "pinned": f.pinned,
+                "note": f.note,
+                "line": f.line,
+            }
+            for f in facts
+        ],
+        "notes": notes,
+        "unreadable": unreadable,
+    }
+
+
+def write_zip(mirror: ActiveMirror, target: Path) -> int:
+    """Write the vault's files and ``export.json`` to ``target``; returns the file count."""
+    vault = mirror.vault
+    data = export_data(mirror)
+    folders = (vault.sessions_dir, vault.memory_dir)
+    files = [path for folder in folders for path in vault.iter_markdown(folder)]
+    if vault.identity_path.is_file():
+        files.append(vault.identity_path)
+    ensure_dir(target.parent)
+    partial = target.with_name(f".{target.name}.partial")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        for path in sorted(files):
+            archive.write(path, vault.relative(path))
+    partial.replace(target)  # a crash leaves no half-written archive under the real name
+    return len(files) + 1
