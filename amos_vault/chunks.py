@@ -154,11 +154,13 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
     lines = text.splitlines()
     start = 0
     in_front_matter = bool(lines) and lines[0].strip() == "---"
+    # A facts note of ours: its heading and intro are not memory, only its facts are.
+    only_facts = in_front_matter and "type: facts" in lines[:8]
     paragraph: list[str] = []
 
     def flush(end: int) -> None:
         body = "\n".join(paragraph).strip()
-        if body:
+        if body and not only_facts:
             chunks.append(_note_chunk(path, body, "note", start + 1, end))
         paragraph.clear()
 

@@ -1005,6 +1005,9 @@ def consolidate_command(
             }
         )
         return
+    if session_ref and not plan.sessions:
+        click.echo(f"Session {session_ref} is already consolidated as it is now.")
+        return
     if not plan.sessions and not plan.tombstoned:
         hours = mirror.vault.settings.consolidation.idle_hours
         click.echo(
@@ -1131,9 +1134,17 @@ def jobs_group(ctx: click.Context) -> None:
 def jobs_run_command(ctx: click.Context, name: str) -> None:
     """Run one job now."""
     from amos_vault.jobs import JOBS
+    from amos_vault.scheduler import JobScheduler
 
     mirror = _mirror(ctx)
-    result = JOBS[name].run(mirror)
+    recorder = JobScheduler(mirror)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        result = JOBS[name].run(mirror)
+    except AmosError as exc:
+        recorder.record(name, started, f"failed: {exc.message}", False)
+        raise
+    recorder.record(name, started, result, True)
     if name != "commit":
         _refresh_index(ctx, mirror)
     click.echo(f"{name}: {result}")

@@ -280,6 +280,12 @@ def parse_schedule(text: str) -> tuple[str, Any]:
         if unit in _UNITS and amount.replace(".", "", 1).isdigit() and float(amount) > 0:
             return "interval", float(amount) * _UNITS[unit]
     if len(words) == 6 and words[0] == "cron":
+        from apscheduler.triggers.cron import CronTrigger  # only when a cron is written
+
+        try:
+            CronTrigger.from_crontab(" ".join(words[1:]))
+        except ValueError as exc:
+            raise ValueError(f"has a cron expression that cannot run ({exc}): {text!r}") from None
         return "cron", words[1:]
     raise ValueError(
         f'must be "every N[s|m|h|d]", "cron MIN HOUR DAY MONTH WEEKDAY" or "off" (found {text!r})'

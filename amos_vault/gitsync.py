@@ -91,7 +91,8 @@ def commit_vault(root: Path, settle: float = SETTLE_SECONDS) -> CommitReport | N
             continue
         code, path = entry[:2], entry[3:]
         skip_next = "R" in code or "C" in code
-        if path.startswith(AMOS_DIR + "/") or _TEMP.search(path):
+        derived = path.startswith(AMOS_DIR + "/") and path != f"{AMOS_DIR}/config.toml"
+        if derived or _TEMP.search(path):
             continue
         try:
             changed = (root / path).stat().st_mtime
@@ -117,14 +118,20 @@ def commit_vault(root: Path, settle: float = SETTLE_SECONDS) -> CommitReport | N
 def _message(root: Path, files: list[str]) -> str:
     """ "amos-vault: 2 session(s), facts +3 -1" and a body naming each."""
     diff = _git(root, "diff", "--cached", "-U0", "--no-color").stdout
-    added = re.findall(r"^\+- (.*?) \[type::.*\^(f-[0-9a-z]+)$", diff, re.M)
-    removed = re.findall(r"^-- (.*?) \[type::.*\^(f-[0-9a-z]+)$", diff, re.M)
+    plus = set(re.findall(r"^\+\s*- .*\[type::.*\^(f-[0-9a-z]+)$", diff, re.M))
+    minus = set(re.findall(r"^-\s*- .*\[type::.*\^(f-[0-9a-z]+)$", diff, re.M))
+    # Ids only, never the fact's words: a commit message outlives a fact you later forget.
+    added, removed, changed = sorted(plus - minus), sorted(minus - plus), sorted(plus & minus)
     sessions = [f for f in files if f.startswith("sessions/") and f.endswith(".md")]
     others = [f for f in files if not f.startswith(("sessions/", "memory/"))]
-    head = f"amos-vault: {len(sessions)} session(s), facts +{len(added)} -{len(removed)}"
+    head = (
+        f"amos-vault: {len(sessions)} session(s), facts +{len(added)} -{len(removed)}"
+        f" ~{len(changed)}"
+    )
     body = [f"session: {Path(f).stem}" for f in sessions]
-    body += [f"fact +{fid}: {text[:80]}" for text, fid in added]
-    body += [f"fact -{fid}" for _text, fid in removed]
+    body += [f"fact +{fid}" for fid in added]
+    body += [f"fact -{fid}" for fid in removed]
+    body += [f"fact ~{fid}" for fid in changed]
     body += [f"file: {f}" for f in files if f.startswith("memory/") and "summaries/" in f]
     body += [f"file: {f}" for f in others]
     return head + ("\n\n" + "\n".join(body) if body else "")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from amos_vault.config import Settings
+from amos_vault.errors import AmosError
 from amos_vault.sessionfile import now_utc
 
 if TYPE_CHECKING:
@@ -54,12 +55,19 @@ def retention(mirror: ActiveMirror) -> str:
     """Archive long-completed sessions (when configured); delete leftover temp files."""
     settings = mirror.vault.settings.retention
     archived = 0
+    failed = 0
     if settings.archive_completed_after_days > 0:
         cutoff = now_utc() - dt.timedelta(days=settings.archive_completed_after_days)
         for session in mirror.sessions.list_sessions(status="completed"):
-            if session.updated is not None and session.updated < cutoff:
-                session.archive()
-                archived += 1
+            # The last message dates it: a summary link written later does not.
+            stamps = [m.timestamp for m in session.messages if m.timestamp]
+            last = max(stamps) if stamps else session.updated
+            if last is not None and last < cutoff:
+                try:
+                    session.archive()
+                    archived += 1
+                except AmosError:
+                    failed += 1  # e.g. a file being edited: it is archived next time
     dropped = 0
     oldest = time.time() - settings.drop_leftovers_after_hours * 3600
     vault = mirror.vault
@@ -70,7 +78,8 @@ def retention(mirror: ActiveMirror) -> str:
             if _LEFTOVER.match(path.name) and path.is_file() and path.stat().st_mtime < oldest:
                 path.unlink(missing_ok=True)
                 dropped += 1
-    return f"archived {archived} session(s), removed {dropped} leftover temp file(s)"
+    again = f" ({failed} could not be archived now; next time)" if failed else ""
+    return f"archived {archived} session(s), removed {dropped} leftover temp file(s){again}"
 
 
 JOBS: dict[str, Job] = {

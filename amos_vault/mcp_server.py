@@ -353,10 +353,19 @@ class VaultTools:
         }
 
     def forget(self, target: str) -> dict[str, Any]:
-        """Remove a fact (``f-...``) or a session (id or prefix), and then from the index."""
-        if not target.strip():
+        """Remove a fact (``f-...``) or a session (its full id), and then from the index."""
+        target = target.strip()
+        if not target:
             raise InvalidInputError("nothing to forget", hint="give a fact id or a session id")
-        report = self.mirror.memory.forget(target.strip())
+        if not target.startswith("f-"):
+            # Deleting a whole conversation takes its exact id, never a guessable prefix.
+            session = self.mirror.sessions.resolve(target)
+            if target not in (session.id, session.relative_path):
+                raise InvalidInputError(
+                    f"to forget a session, give its full id ({session.id!r}), not a prefix",
+                    hint="check it is the session you mean with read_session first",
+                )
+        report = self.mirror.memory.forget(target)
         self._wrote()
         self._sync_now()  # what is forgotten leaves the index now, not at the next search
         return {
@@ -613,7 +622,7 @@ def build_server(tools: VaultTools) -> VaultServer:
     )
     def forget(
         target: Annotated[
-            str, Field(min_length=1, description="A fact id (f-...) or a session id or prefix.")
+            str, Field(min_length=1, description="A fact id (f-...) or a session's full id.")
         ],
     ) -> dict[str, Any]:
         """Forget a fact, or a whole session: removed from the files and from search."""

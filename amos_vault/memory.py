@@ -31,7 +31,13 @@ from typing import Any
 import yaml
 
 from amos_vault.embeddings import Embedder
-from amos_vault.errors import AmosError, ConflictError, InvalidInputError, SessionNotFoundError
+from amos_vault.errors import (
+    AmosError,
+    ConflictError,
+    InvalidInputError,
+    ParseError,
+    SessionNotFoundError,
+)
 from amos_vault.integrity import Signer, sign_note
 from amos_vault.memorynote import (
     FACT_TYPES,
@@ -60,14 +66,13 @@ from amos_vault.summarizer import (
     OllamaSummarizer,
     SessionText,
     Summarizer,
-    overlap,
+    same_statement,
 )
 from amos_vault.vault import Vault, atomic_write
 
 log = logging.getLogger("amos_vault.memory")
 
 STATE_FILE = "memory-state.json"
-SAME_FACT = 0.8  # content-word overlap at which two facts of one type say the same thing
 
 
 class FactNotFoundError(AmosError):
@@ -220,10 +225,26 @@ class _Memory:
             "line": text_hash(line),
             "fingerprint": fact.fingerprint,
             "sources": list(fact.source_messages),
+            "type": fact.type,
         }
+
+    def learned_from(self) -> set[tuple[str, str]]:
+        """(type, message id) of every fact known: in the notes, or as amos-vault wrote it."""
+        known = {(f.type, m) for f in self.all_facts() for m in f.source_messages}
+        for record in self.state["facts"].values():
+            for message_id in record.get("sources", ()):
+                for fact_type in [record["type"]] if "type" in record else FACT_TYPES:
+                    known.add((fact_type, message_id))
+        return known
 
     def note_for(self, fact_type: str) -> FactNote:
         rel = f"{self.folder}/{fact_type}.md"
+        if rel in self.unreadable:
+            raise ParseError(
+                f"{rel} cannot be read as UTF-8 text, so no fact can be added to it",
+                hint="save it as UTF-8 (or move it out of the memory folder), then try again",
+                path=self.vault.root / rel,
+            )
         if rel not in self.notes:
             self._read(rel)
             self.notes[rel] = FactNote.new(rel, fact_type)
@@ -375,42 +396,69 @@ class MemoryManager:
         *,
         engine: str | None = None,
         now: dt.datetime | None = None,
+        digests: dict[str, tuple[str, Digest, list[str]]] | None = None,
     ) -> ConsolidationPlan:
-        """What consolidating ``targets`` (default: the sessions due) would change."""
+        """What consolidating ``targets`` (default: the sessions due) would change.
+
+        ``digests`` (from `digest_all`, made before taking the lock) are used for sessions
+        that have not changed since; others are summarized here."""
         memory = _Memory(self.vault, self.signer)
         plan = ConsolidationPlan()
         plan.tombstoned = memory.hand_deleted()
-        if targets is None:
-            chosen = self.due(now, memory)
-        else:
-            chosen = [self.sessions.resolve(t) for t in targets]
-            chosen = [s for s in chosen if s.path is not None and not self._consolidated(s, memory)]
+        chosen = self._chosen(targets, now, memory)
         summarizer = self.summarizer(engine) if chosen else None
         for session in chosen:
-            assert summarizer is not None and session.path is not None
-            engine_for = summarizer
-            if (
-                isinstance(summarizer, OllamaSummarizer)
-                and is_private(session)
-                and _remote(summarizer)
-            ):
-                engine_for = summarizer.fallback  # never sent to a model on another machine
-                plan.notes.append(f"{session.id}: private, summarized offline")
-            digest = engine_for.digest(
-                SessionText(
-                    session.title,
-                    session.messages,
-                    frozenset(self.settings.fact_roles),
-                    self.owner_name,
-                )
-            )
-            plan.notes += [f"{session.id}: {note}" for note in digest.notes]
+            assert summarizer is not None
+            cached = (digests or {}).get(session.id)
+            if cached is not None and cached[0] == messages_hash(session):
+                _hash, digest, notes = cached
+            else:
+                digest, notes = self._digest(session, summarizer)
+            plan.notes += notes
             learned = self._learn(session, digest, memory, plan)
             self._summary(session, digest, learned, memory, plan)
             plan.sessions.append(session.id)
         plan.changes.update(memory.changes())
         plan.state = memory.state
         return plan
+
+    def _chosen(
+        self, targets: Sequence[Session | str] | None, now: dt.datetime | None, memory: _Memory
+    ) -> list[Session]:
+        if targets is None:
+            return self.due(now, memory)
+        chosen = [self.sessions.resolve(t) for t in targets]
+        return [s for s in chosen if s.path is not None and not self._consolidated(s, memory)]
+
+    def _digest(self, session: Session, summarizer: Summarizer) -> tuple[Digest, list[str]]:
+        """What the summarizer makes of ``session``, and notes on how it went."""
+        notes = []
+        if isinstance(summarizer, OllamaSummarizer) and is_private(session) and _remote(summarizer):
+            summarizer = summarizer.fallback  # never sent to a model on another machine
+            notes.append(f"{session.id}: private, summarized offline")
+        digest = summarizer.digest(
+            SessionText(
+                session.title,
+                session.messages,
+                frozenset(self.settings.fact_roles),
+                self.owner_name,
+            )
+        )
+        return digest, notes + [f"{session.id}: {note}" for note in digest.notes]
+
+    def digest_all(
+        self, targets: Sequence[Session | str] | None = None, *, engine: str | None = None
+    ) -> dict[str, tuple[str, Digest, list[str]]]:
+        """The summarizer's work for the sessions to consolidate, done without any lock (a
+        model may take minutes): session id -> (messages hash, digest, notes)."""
+        chosen = self._chosen(targets, None, _Memory(self.vault, self.signer))
+        summarizer = self.summarizer(engine) if chosen else None
+        out = {}
+        for session in chosen:
+            assert summarizer is not None
+            digest, notes = self._digest(session, summarizer)
+            out[session.id] = (messages_hash(session), digest, notes)
+        return out
 
     def _learn(
         self, session: Session, digest: Digest, memory: _Memory, plan: ConsolidationPlan
@@ -424,6 +472,8 @@ class MemoryManager:
             if memory.blocked(candidate):
                 plan.blocked += 1
                 continue
+            if (candidate.type, candidate.message_id) in memory.learned_from():
+                continue  # this message taught it already (a re-consolidation, or you edited it)
             source = f"{link}#^{candidate.message_id}"
             said = candidate.said_on or dt.date.today()
             same = self._same(candidate, memory)
@@ -445,6 +495,8 @@ class MemoryManager:
                     plan.kept_yours += 1
                 learned.append(fact)
                 continue
+            rivals = self._rivals(candidate.topic, memory)
+            newer = [r for r in rivals if (r[2].valid_from or said) > said]
             note = memory.note_for(candidate.type)
             fact = note.append(
                 Fact(
@@ -459,13 +511,16 @@ class MemoryManager:
                     id=new_fact_id(candidate.type, candidate.text, memory.taken_ids()),
                     # Learned from a private session: kept from remote models like it.
                     extra=(("private", "true"),) if is_private(session) else (),
+                    # Said before a fact on the same topic that is already known: it is history.
+                    valid_to=min((r[2].valid_from or said) for r in newer) if newer else None,
+                    superseded_by=fact_link(newer[0][2]) if newer else "",
                 )
             )
             memory.record(fact, note.lines[fact.line - 1])
             plan.added.append(fact)
             learned.append(fact)
-            for old_note, old_index, old in self._rivals(fact, memory):
-                if memory.owned(old_note, old_index):
+            for old_note, old_index, old in rivals:
+                if (old.valid_from or said) <= said and memory.owned(old_note, old_index):
                     closed = old_note.replace_at(
                         old_index,
                         replace(old, valid_to=said, superseded_by=fact_link(fact)),
@@ -476,25 +531,26 @@ class MemoryManager:
 
     @staticmethod
     def _same(candidate: CandidateFact, memory: _Memory) -> tuple[FactNote, int, Fact] | None:
-        mark = fingerprint(candidate.text)
         for note in memory.notes.values():
             for index, fact in note.facts.items():
-                if fact.type != candidate.type or not fact.current:
-                    continue
-                if fact.fingerprint == mark or overlap(fact.text, candidate.text) >= SAME_FACT:
+                if (
+                    fact.type == candidate.type
+                    and fact.current
+                    and same_statement(fact.text, candidate.text)
+                ):
                     return note, index, fact
         return None
 
     @staticmethod
-    def _rivals(new: Fact, memory: _Memory) -> list[tuple[FactNote, int, Fact]]:
-        """Current facts on the same topic that say something else: the new one replaces them."""
-        if not new.topic:
+    def _rivals(topic: str, memory: _Memory) -> list[tuple[FactNote, int, Fact]]:
+        """Current facts on ``topic``: a new fact on it replaces those said before it."""
+        if not topic:
             return []
         return [
             (note, index, fact)
             for note in memory.notes.values()
             for index, fact in note.facts.items()
-            if fact.id != new.id and fact.topic == new.topic and fact.current
+            if fact.topic == topic and fact.current
         ]
 
     def _summary(
@@ -510,6 +566,9 @@ class MemoryManager:
         stem = Path(session_link).name
         existing = memory.summaries.get(session.id)
         rel = existing[0] if existing else f"{memory.folder}/{SUMMARIES_FOLDER}/{stem}.md"
+        if existing is None and (rel in plan.changes or (self.vault.root / rel).exists()):
+            # Another session's file has the same name (in another folder): never share.
+            rel = f"{memory.folder}/{SUMMARIES_FOLDER}/{stem}-{session.id}.md"
         before = memory.texts.get(rel) if existing else None
         body = render_summary_body(session.title, session_link, digest.summary, learned)
         front: dict[str, Any] = dict(existing[1]) if existing else {}
@@ -537,32 +596,14 @@ class MemoryManager:
 
     def apply(self, plan: ConsolidationPlan) -> None:
         """Write ``plan``. Raises `ConflictError` when a file changed since it was planned."""
-        for change in plan.changes.values():
-            path = self.vault.resolve_inside(change.path)
-            try:
-                now = path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                now = None
-            if now != change.before:
-                raise ConflictError(
-                    f"{change.path} changed while consolidating",
-                    path=path,
-                    hint="run `amosvault consolidate` again",
-                )
-        # Facts first, then summaries (a summary marks its session as done), then the links.
-        ordered = sorted(plan.changes.values(), key=lambda c: f"/{SUMMARIES_FOLDER}/" in c.path)
-        for change in ordered:
-            path = self.vault.resolve_inside(change.path)
-            if change.after is None:
-                path.unlink(missing_ok=True)
-            else:
-                atomic_write(path, change.after.encode("utf-8"))
+        # Facts first, then summaries (a summary marks its session as done), then the record
+        # of what was written, then the sessions' links (a failing link is only logged).
+        self._write(plan.changes, plan.state)
         for session_id, link in plan.links:
             try:
                 self.sessions.set_field(session_id, "summary", link)
-            except SessionNotFoundError:
-                continue  # deleted meanwhile: its summary still records what it said
-        self._save_state(plan.state)
+            except AmosError as exc:
+                log.warning("could not link session %s to its summary: %s", session_id, exc)
 
     def _save_state(self, state: dict[str, Any]) -> None:
         atomic_write(
@@ -580,9 +621,12 @@ class MemoryManager:
     ) -> ConsolidationPlan:
         """Plan and (unless ``dry_run``) apply, under the memory lock; a file changed by
         someone else meanwhile means planning again (three tries)."""
+        # The slow part (embedding, or a model) runs before the lock is taken, so `remember`,
+        # `forget` and the CLI are never kept waiting on it.
+        digests = self.digest_all(targets, engine=engine)
         with self.vault.lock("memory"):
             for attempt in range(3):
-                plan = self.plan(targets, engine=engine)
+                plan = self.plan(targets, engine=engine, digests=digests)
                 if show is not None and attempt == 0:
                     show(plan)
                 if dry_run or plan.is_empty:
@@ -625,6 +669,8 @@ class MemoryManager:
             mark = fingerprint(text)
             # Asking to remember it overrides having forgotten it.
             lifted = [s for s in memory.tombstones if s.fingerprint == mark]
+            # Deleted by hand just now and asked for again: no tombstone for it at all.
+            memory.new_tombstones = [s for s in memory.new_tombstones if s.fingerprint != mark]
             candidate = CandidateFact(text, type, float(confidence), "", today, topic)
             same = self._same(candidate, memory)
             if same is not None and same[2].fingerprint == mark:
@@ -656,8 +702,8 @@ class MemoryManager:
                     )
                 )
                 memory.record(fact, note.lines[fact.line - 1])
-                for old_note, old_index, old in self._rivals(fact, memory):
-                    if memory.owned(old_note, old_index):
+                for old_note, old_index, old in self._rivals(topic, memory):
+                    if old.id != fact.id and memory.owned(old_note, old_index):
                         closed = old_note.replace_at(
                             old_index, replace(old, valid_to=today, superseded_by=fact_link(fact))
                         )
@@ -725,9 +771,18 @@ class MemoryManager:
                     if session.path
                     else None
                 )
+                said = {m.id for m in session.messages}
+
+                def from_session(source: str) -> bool:
+                    # Its file's path, or (the file renamed since) one of its message ids.
+                    where, _, message_id = source.rpartition("#^")
+                    return bool(link and source.startswith(link)) or (
+                        message_id in said and not (self.vault.root / f"{where}.md").exists()
+                    )
+
                 for note in memory.notes.values():
                     for index, fact in list(note.facts.items()):
-                        mine = [s for s in fact.sources if link and s.startswith(link)]
+                        mine = [s for s in fact.sources if from_session(s)]
                         if not mine:
                             continue
                         if len(mine) == len(fact.sources):
@@ -742,6 +797,7 @@ class MemoryManager:
                     extra[summary[0]] = FileChange(summary[0], memory.texts.get(summary[0]), None)
                 if session.path is not None:
                     report.files.append(self.vault.relative(session.path))
+            quoted: set[str] = set()  # the messages the forgotten facts came from
             for fact_id in removed:
                 found = memory.find(fact_id)
                 if found is None:
@@ -750,12 +806,24 @@ class MemoryManager:
                 note.remove_at(index)
                 memory.bury(fact.id or fact_id, fact.fingerprint, fact.source_messages)
                 report.facts.append(fact.id)
-            # Summaries list the facts they taught: those lines go too.
+                quoted.update(f"[[{source}]]" for source in fact.sources)
+            # A fact the forgotten one had replaced is current again.
+            for note in memory.notes.values():
+                for index, fact in list(note.facts.items()):
+                    if fact_id_of_link(fact.superseded_by) in removed and memory.owned(note, index):
+                        reopened = replace(fact, valid_to=None, superseded_by="")
+                        memory.record(note.replace_at(index, reopened), note.lines[index])
+            # Summaries list the facts they taught and quote their messages: those lines go too.
             for rel, front, body in memory.summaries.values():
                 if rel in extra:
                     continue
                 lines = body.split("\n")
-                kept_lines = [ln for ln in lines if fact_id_of_link(ln) not in removed or not ln]
+                kept_lines = [
+                    ln
+                    for ln in lines
+                    if not ln
+                    or (fact_id_of_link(ln) not in removed and not any(q in ln for q in quoted))
+                ]
                 if len(kept_lines) != len(lines):
                     new_body = "\n".join(kept_lines)
                     front = dict(front)
@@ -772,7 +840,27 @@ class MemoryManager:
         return report
 
     def _write(self, changes: dict[str, FileChange], state: dict[str, Any]) -> None:
+        """Write each change, checking first that no file changed since it was read."""
         for change in changes.values():
+            path = self.vault.resolve_inside(change.path)
+            try:
+                now: str | None = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                now = None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ParseError(
+                    f"{change.path} cannot be read ({exc})",
+                    hint="save it as UTF-8 text, or move it out of the memory folder",
+                    path=path,
+                ) from None
+            if now != change.before:
+                raise ConflictError(
+                    f"{change.path} changed while amos-vault was updating memory",
+                    hint="run the command again",
+                    path=path,
+                )
+        ordered = sorted(changes.values(), key=lambda c: f"/{SUMMARIES_FOLDER}/" in c.path)
+        for change in ordered:
             path = self.vault.resolve_inside(change.path)
             if change.after is None:
                 path.unlink(missing_ok=True)

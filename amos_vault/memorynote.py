@@ -36,7 +36,8 @@ SUMMARIES_FOLDER = "summaries"
 _ITEM = re.compile(r"^(?P<indent>\s*)[-*+]\s+(?:\[[ xX]\]\s+)?(?P<body>\S.*?)\s*$")
 _BLOCK_ID = re.compile(r"\s+\^(?P<id>[A-Za-z0-9-]+)\s*$")
 _FIELD_START = re.compile(r"\[(?P<key>[A-Za-z_][\w-]*)::\s*")
-_TRAILING_FIELD = re.compile(r"\s+(?P<key>[A-Za-z_][\w-]*)::\s*(?P<value>\S+)\s*$")
+# "text pinned:: true": Dataview's unbracketed form needs the space ("std::move" is text).
+_TRAILING_FIELD = re.compile(r"\s+(?P<key>[A-Za-z_][\w-]*)::\s+(?P<value>\S+)\s*$")
 _LINK = re.compile(r"\[\[(?P<target>[^\]|]+)(?:\|[^\]]*)?\]\]")
 _FACT_ID = re.compile(r"#\^(?P<id>f-[0-9a-z]+)")
 _KNOWN = (
@@ -230,10 +231,11 @@ class FactNote:
                 if index > 0 and line.strip() in ("---", "..."):
                     in_front_matter = False
                 continue
-            if line.startswith((" ", "\t")):  # nested items belong to the item above
-                continue
             fact = parse_fact_line(line, path, index + 1)
-            if fact is not None:
+            # A nested item belongs to the item above, unless it is a fact of ours (^f-…)
+            # that you moved under a heading item of your own.
+            nested = line.startswith((" ", "\t"))
+            if fact is not None and (not nested or fact.id.startswith("f-")):
                 note.facts[index] = fact
         return note
 
@@ -275,7 +277,9 @@ class FactNote:
         return placed
 
     def replace_at(self, index: int, fact: Fact) -> Fact:
-        self.lines[index] = render_fact_line(fact)
+        old = self.lines[index]
+        indent = old[: len(old) - len(old.lstrip())]
+        self.lines[index] = indent + render_fact_line(fact)
         placed = replace(fact, note=self.path, line=index + 1)
         self.facts[index] = placed
         return placed

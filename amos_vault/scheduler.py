@@ -65,7 +65,11 @@ class JobScheduler:
         now = dt.datetime.now(dt.UTC)
         last_runs = self._load()
         for name, job in self.jobs.items():
-            kind, value = parse_schedule(job.schedule(settings))
+            try:
+                kind, value = parse_schedule(job.schedule(settings))
+            except ValueError as exc:  # one bad schedule never stops the other jobs
+                log.error("job %s is not scheduled: its schedule %s", name, exc)
+                continue
             if kind == "off":
                 continue
             options: dict[str, Any] = {}
@@ -107,6 +111,11 @@ class JobScheduler:
         except Exception as exc:
             result, ok = f"failed: {exc}", False
             log.exception("job %s failed; it runs again at its next time", name)
+        self.record(name, started, result, ok)
+        return result if ok else None
+
+    def record(self, name: str, started: dt.datetime, result: str, ok: bool) -> None:
+        """Keep a job's last run in `.amos/jobs.json` (also for runs made from the CLI)."""
         with self._lock:
             state = self._load()
             state[name] = {
@@ -115,7 +124,6 @@ class JobScheduler:
                 "result": result,
             }
             atomic_write(self.state_path, json.dumps(state, indent=1).encode())
-        return result if ok else None
 
     def describe(self) -> list[str]:
         if self._scheduler is None:

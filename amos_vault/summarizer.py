@@ -107,12 +107,24 @@ def content_words(text: str) -> list[str]:
     return words
 
 
-def overlap(a: str, b: str) -> float:
-    """Overlap coefficient of the content words of ``a`` and ``b`` (1.0: one holds the other)."""
-    wa, wb = set(content_words(a)), set(content_words(b))
-    if not wa or not wb:
-        return 0.0
-    return len(wa & wb) / min(len(wa), len(wb))
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|nobody|nothing|neither|nor|none|\w+n't|cannot|anymore|any more)\b", re.I
+)
+
+
+def same_statement(a: str, b: str) -> bool:
+    """Whether two facts say the same thing: the same meaningful words (so "loves hiking" and
+    "really loves hiking" match) and the same negation ("likes coffee" is not "does not like
+    coffee", nor "lives in Oslo" "lives in Bergen")."""
+    if fingerprint_words(a) == fingerprint_words(b):
+        return True
+    return set(content_words(a)) == set(content_words(b)) and bool(_NEGATION.search(a)) == bool(
+        _NEGATION.search(b)
+    )
+
+
+def fingerprint_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 # -- the extractive engine -------------------------------------------------------------------
@@ -200,14 +212,12 @@ RULES = (
     ),
     _Rule(re.compile(rf"{_IM} (?:originally )?from\b", re.I), "knowledge", 0.85, _fixed("origin")),
     _Rule(
-        re.compile(
-            rf"(?:{_I} {_ADVERB}(?:work|am working|'m working) (?:as|at|for|in)\b|\bmy job\b)",
-            re.I,
-        ),
+        re.compile(rf"{_I} {_ADVERB}(?:work|am working|'m working) (?:as|at|for)\b", re.I),
         "knowledge",
         0.85,
-        _fixed("work"),
+        _fixed("work"),  # a new employer or role replaces the old one
     ),
+    _Rule(re.compile(r"\bmy (?:job|work)\b", re.I), "knowledge", 0.75),
     _Rule(
         re.compile(rf"{_IM} {_ADVERB}(?:a|an) (?!bit\b|little\b|lot\b|fan\b)(?P<what>\w+)", re.I),
         "knowledge",
@@ -322,6 +332,8 @@ def third_person(text: str, name: str) -> str:
             have = "has" if who != "they" else "have"
             helper = {"i've": have, "i'd": "would", "i'll": "will"}[lower]
             return f"{who} {helper}{rest}"
+        if lower == "i" and _WITH_OTHERS.search(text[: match.start()]):
+            return f"{name}{rest}"  # "my sister and I" -> "Ana's sister and Ana"
         if lower == "i":
             who = subject()
             if who != "they" and rest:
@@ -384,7 +396,9 @@ _WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 _ABOUT_YOU = re.compile(r"\b(?:you|your|yours|you're|you've)\b", re.I)
-_ASIDE = re.compile(r"\s*\[[^\]]*\]")
+_ASIDE = re.compile(r"\s*(?<!\[)\[(?!\[)[^\[\]]*\](?!\])")  # [an aside], never a [[link]]
+_NEGATED = re.compile(r"\b(?:not|never|no|\w+n't|cannot)\b[^,;.]*$", re.I)
+_WITH_OTHERS = re.compile(r"(?:\b[Mm]y \w+|\b[A-Z]\w+)(?: \w+)? and $")
 
 
 def _clause(sentence: str, start: int) -> str:
@@ -412,6 +426,8 @@ def extract_facts(session: SessionText) -> list[CandidateFact]:
             if sentence.endswith("?") or len(sentence.split()) < 3:
                 continue
             sentence = _FILLER.sub("", sentence).strip()
+            sentence = re.sub(r"\bI(?:'|’)d\b", "I would", sentence)
+            sentence = re.sub(r"\bI(?:'|’)ll\b", "I will", sentence)
             if _NO_SUBJECT.match(sentence):  # "Got the tattoo years ago" means "I got..."
                 sentence = "I " + sentence[0].lower() + sentence[1:]
             # The earliest statement a specific rule finds; the catch-all rule only if none.
@@ -423,7 +439,13 @@ def extract_facts(session: SessionText) -> list[CandidateFact]:
                 continue
             _start, number, match = min(specific or matches, key=lambda item: (item[0], item[1]))
             rule = RULES[number]
-            clause = _clause(sentence, match.start())
+            start = match.start()
+            if _NEGATED.search(sentence[:start]):
+                continue  # "I don't think I will ever…": the statement is denied, not made
+            together = _WITH_OTHERS.search(sentence[:start])
+            if together:  # "My sister and I went…": keep who else was there
+                start = together.start()
+            clause = _clause(sentence, start)
             if len(content_words(clause)) < 3 or _ABOUT_YOU.search(clause):
                 continue  # too thin, or about the person spoken to
             text = absolute_dates(third_person(clause, author), said_on)
@@ -590,7 +612,7 @@ class OllamaSummarizer:
             for _attempt in range(2):
                 reply = "".join(provider.chat(chat, format=DIGEST_SCHEMA))
                 try:
-                    return _validated(reply, messages, session)
+                    return _validated(reply, messages, self.summary_sentences)
                 except ValueError as exc:
                     problem = f"the model's answer was not valid ({exc})"
                     chat += [
@@ -608,7 +630,7 @@ class OllamaSummarizer:
         return digest
 
 
-def _validated(reply: str, messages: Sequence[Message], session: SessionText) -> Digest:
+def _validated(reply: str, messages: Sequence[Message], size: int) -> Digest:
     try:
         data = json.loads(reply)
     except json.JSONDecodeError as exc:
@@ -655,4 +677,4 @@ def _validated(reply: str, messages: Sequence[Message], session: SessionText) ->
                 author=author_of(message),
             )
         )
-    return Digest(summary=lines[: max(1, len(lines))], facts=found, engine="ollama")
+    return Digest(summary=lines[:size], facts=found, engine="ollama")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import threading
 import time
@@ -71,7 +70,9 @@ def test_init_git_and_the_commit_job(
     assert any(f.startswith("memory/summaries/") for f in files)
     message = _git(vault_root, "log", "-1", "--format=%B")
     assert message.startswith("amos-vault: 1 session(s), facts +1 -0")
-    assert "Helix" in message and "session: " in message
+    assert "fact +f-" in message and "session: " in message
+    assert "Helix" not in message  # ids only: a commit message outlives a forgotten fact
+    assert ".amos/config.toml" in files  # the settings are yours, and versioned
 
     # A file written a moment ago may still be in an editor's hands: it waits.
     session.path.write_text(session.path.read_text() + "\nedited\n")  # type: ignore[union-attr]
@@ -100,11 +101,11 @@ def test_retention_archives_only_when_configured_and_drops_leftovers(
 ) -> None:
     mirror = ActiveMirror(vault_root, key_dir=user_dirs)
     old = mirror.create_session("Old and done")
-    old.add_message("user", "done")
-    old.complete()
-    assert old.path is not None
-    text = re.sub(r"(?m)^updated: .*$", "updated: 2020-01-01T00:00:00Z", old.path.read_text())
-    old.path.write_text(text)
+    old.add_message("user", "done", timestamp=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    old.complete()  # its file is updated today; its last message is what dates it
+    recent = mirror.create_session("Recent and done")
+    recent.add_message("user", "done too")
+    recent.complete()
     leftover = vault_root / "sessions" / ".x.md.0123abcd.tmp"
     leftover.write_text("partial")
     fresh = vault_root / "sessions" / ".y.md.4567cdef.tmp"

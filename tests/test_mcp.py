@@ -352,7 +352,8 @@ def test_forget_a_session_removes_its_file_and_its_messages(world: dict[str, Any
     made = client.ok("start_session", title="Secret plans")
     client.ok("append_message", session=made["id"], role="user", content="The quetzal code.")
     assert client.ok("search_memory", query="quetzal code")["hits"]
-    gone = client.ok("forget", target=made["id"][:8])
+    assert "full id" in client.error("forget", target=made["id"][:8])
+    gone = client.ok("forget", target=made["id"])
     assert gone["sessions"] == [made["id"]] and made["path"] in gone["files"]
     assert not (root / made["path"]).exists()
     hits = client.ok("search_memory", query="quetzal code")["hits"]

@@ -473,3 +473,136 @@ def test_ollama_engine_falls_back_to_extractive(
     unreachable = mirror.memory.plan()
     assert "could not be used" in unreachable.notes[0]
     assert [f.text for f in unreachable.added] == ["Tester's favorite tea is sencha."]
+
+
+# -- regressions from review -----------------------------------------------------------------
+
+
+def _later(mirror: ActiveMirror, title: str, text: str, days: int) -> Session:
+    session = mirror.create_session(title)
+    session.add_message("user", text, timestamp=DAY + dt.timedelta(days=days))
+    session.complete()
+    return session
+
+
+def test_a_negation_or_another_value_is_not_a_confirmation(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    _session(mirror, "One", [("user", "I like strong coffee in the morning.")])
+    mirror.memory.consolidate()
+    _later(mirror, "Two", "I don't like strong coffee in the morning anymore.", 5)
+    plan = mirror.memory.consolidate()
+    assert not plan.confirmed and len(plan.added) == 1
+    _later(mirror, "Three", "I live in Oslo with my wife.", 6)
+    mirror.memory.consolidate()
+    moved = mirror.memory.consolidate([_later(mirror, "Four", "I live in Bergen now.", 9).id])
+    assert [f.text for f in moved.closed] == ["Tester lives in Oslo with their wife."]
+    assert [f.text for f in moved.added] == ["Tester lives in Bergen now."]
+
+
+def test_reconsolidating_an_older_session_never_brings_a_replaced_fact_back(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    first = _session(mirror, "Before", [("user", "My favorite color is blue.")])
+    mirror.memory.consolidate()
+    _later(mirror, "After", "My favorite color is green.", 30)
+    mirror.memory.consolidate()
+    # The old session gets one more message and is consolidated again.
+    first.refresh()
+    path = first.path
+    assert path is not None
+    path.write_text(path.read_text().replace("status: completed", "status: active"))
+    mirror.load_session(first.id).add_message("user", "Thanks!", timestamp=DAY)
+    plan = mirror.memory.consolidate([first.id])
+    assert not plan.added and not plan.closed and not plan.confirmed
+    assert [f.text for f in mirror.memory.facts()] == ["Tester's favorite color is green."]
+
+
+def test_an_older_statement_learned_late_is_written_closed(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    newer = _later(mirror, "Newer", "My favorite color is green.", 30)
+    older = _session(mirror, "Older", [("user", "My favorite color is blue.")])
+    mirror.memory.consolidate([newer.id])
+    plan = mirror.memory.consolidate([older.id])
+    assert len(plan.added) == 1 and not plan.closed
+    assert plan.added[0].valid_to == dt.date(2023, 6, 7)
+    assert [f.text for f in mirror.memory.facts()] == ["Tester's favorite color is green."]
+
+
+def test_a_fact_corrected_by_hand_does_not_come_back(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    session = _session(mirror, "Colors", [("user", "My favorite color is blue.")])
+    mirror.memory.consolidate()
+    note = vault_root / "memory" / "preference.md"
+    note.write_text(note.read_text().replace("is blue.", "is navy."))
+    session.refresh()
+    path = session.path
+    assert path is not None
+    path.write_text(path.read_text().replace("status: completed", "status: active"))
+    mirror.load_session(session.id).add_message("user", "Anyway.", timestamp=DAY)
+    plan = mirror.memory.consolidate([session.id])
+    assert not plan.added
+    assert [f.text for f in mirror.memory.facts()] == ["Tester's favorite color is navy."]
+
+
+def test_an_unreadable_memory_note_is_never_overwritten(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    note = vault_root / "memory" / "knowledge.md"
+    data = "- Ana speaks Norwegian. [type:: knowledge]\n- Ana was born in Tromsø\n".encode(
+        "latin-1"
+    )
+    note.write_bytes(data)
+    from amos_vault.errors import ParseError
+
+    with pytest.raises(ParseError, match="UTF-8"):
+        mirror.memory.remember("Ana speaks Portuguese", type="knowledge")
+    assert note.read_bytes() == data
+    _session(mirror, "Work", [("user", "I work as a pilot for a small airline.")])
+    with pytest.raises(ParseError):
+        mirror.memory.consolidate()
+    assert note.read_bytes() == data
+
+
+def test_sessions_with_the_same_file_name_get_their_own_summaries(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    for folder, color in (("a", "blue"), ("b", "green")):
+        (vault_root / "sessions" / folder).mkdir()
+        (vault_root / "sessions" / folder / "notes.md").write_text(
+            f"---\nid: same{folder}0001\ntitle: Notes {folder}\nstatus: completed\n---\n\n"
+            f"**user** · 2023-05-08 10:00:00Z ^m-0000000{ord(folder)}\n\n"
+            f"My favorite tea is {color}.\n"
+        )
+    plan = mirror.memory.consolidate()
+    assert len(plan.sessions) == 2
+    summaries = sorted(p.name for p in (vault_root / "memory" / "summaries").glob("*.md"))
+    assert len(summaries) == 2
+    assert mirror.memory.consolidate().is_empty  # and nothing conflicts afterwards
+
+
+def test_forget_removes_quotes_of_the_fact_and_reopens_what_it_replaced(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    _session(mirror, "Before", [("user", "My favorite color is blue.")])
+    mirror.memory.consolidate()
+    _later(mirror, "After", "My favorite color is green.", 30)
+    green = mirror.memory.consolidate().added[0]
+    mirror.memory.forget(green.id)
+    texts = "".join(p.read_text() for p in (vault_root / "memory").rglob("*.md"))
+    assert "green" not in texts
+    assert [f.text for f in mirror.memory.facts()] == ["Tester's favorite color is blue."]
+
+
+def test_nested_facts_and_double_colons_survive(mirror: ActiveMirror, vault_root: Path) -> None:
+    fact = mirror.memory.remember("Ana's favorite C++ feature is std::move", type="preference")
+    assert [f.text for f in mirror.memory.facts()] == ["Ana's favorite C++ feature is std::move"]
+    note = vault_root / "memory" / "preference.md"
+    lines = note.read_text().splitlines()
+    grouped = [ln if fact.id not in ln else "  " + ln for ln in lines]
+    note.write_text("\n".join([*grouped[:-1], "- Programming", grouped[-1]]) + "\n")
+    plan = mirror.memory.plan()
+    assert plan.tombstoned == []  # moved under a heading item of yours: not deleted
+    assert fact.id in [f.id for f in mirror.memory.facts()]
