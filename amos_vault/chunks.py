@@ -50,6 +50,7 @@ class Chunk:
     status: str = ""
     tags: tuple[str, ...] = ()
     timestamp: dt.datetime | None = None
+    sources: tuple[str, ...] = ()  # a fact's source messages: "sessions/…/file#^m-…"
     key: int = field(init=False)
     hash: str = field(init=False)
 
@@ -205,6 +206,7 @@ def _fact_chunk(path: str, fact: Fact) -> Chunk:
         status="current" if fact.current else "superseded",
         tags=(fact.type,),
         timestamp=dt.datetime.combine(seen, dt.time(), dt.UTC) if seen else None,
+        sources=fact.sources,
     )
 
 

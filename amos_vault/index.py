@@ -19,7 +19,7 @@ from amos_vault.chunks import Chunk
 from amos_vault.query import Filters
 from amos_vault.vault import ensure_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: facts store the messages they come from
 _RAW_FIELDS = (
     "chunk_id",
     "path",
@@ -147,6 +147,7 @@ def _build_schema() -> tantivy.Schema:
     builder.add_unsigned_field("session_key", stored=True, fast=True)
     for name in _RAW_FIELDS:
         builder.add_text_field(name, stored=True, tokenizer_name="raw")
+    builder.add_text_field("sources", stored=True, tokenizer_name="raw")
     builder.add_text_field("title", stored=True, tokenizer_name="en_stem")
     builder.add_text_field("text", stored=True, tokenizer_name="en_stem")
     builder.add_text_field("context", stored=False, tokenizer_name="en_stem")
@@ -228,6 +229,8 @@ class SearchIndex:
                 for value in values:
                     if value:
                         doc.add_text(name, value)
+            for source in chunk.sources:
+                doc.add_text("sources", source)
             doc.add_text("title", chunk.title)
             doc.add_text("text", chunk.text)
             doc.add_text("context", chunk.context_text)

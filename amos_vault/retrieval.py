@@ -52,6 +52,7 @@ class Hit:
     text: str
     snippet: str
     highlights: tuple[tuple[int, int], ...] = ()
+    sources: tuple[str, ...] = ()  # a fact's source messages, as link targets
 
     @property
     def link(self) -> str:
@@ -77,6 +78,7 @@ class Hit:
             "snippet": self.snippet,
             "highlights": [list(r) for r in self.highlights],
             "text": self.text,
+            "sources": list(self.sources),
         }
 
 
@@ -232,6 +234,7 @@ class Retriever:
         docs = self.index.fetch(wanted)
         hits: list[Hit] = []
         seen: set[tuple[str, str]] = set()
+        shown: set[str] = set()  # the messages shown so far, themselves or through a fact
         for score, key in ranked:
             doc = docs.get(key)
             if doc is None:
@@ -241,6 +244,14 @@ class Retriever:
             duplicate = (str(fields.get("kind", "")), " ".join(body.split()))
             if duplicate in seen:
                 continue  # the same text twice (a copied message) shows once
+            sources = tuple(str(s) for s in doc.get("sources", []))
+            said = sources
+            if fields.get("kind") == "message":
+                stem = str(fields.get("path", "")).removesuffix(".md")
+                said = (f"{stem}#^{fields.get('message_id')}",)
+            if said and all(ref in shown for ref in said):
+                continue  # a fact restating a message above, or the message of a fact above
+            shown.update(said)
             seen.add(duplicate)
             fragment, ranges = self.index.highlight(terms, body)
             stamp = int(fields.get("timestamp") or 0)
@@ -265,6 +276,7 @@ class Retriever:
                     text=body,
                     snippet=fragment,
                     highlights=tuple(ranges),
+                    sources=sources,
                 )
             )
             if len(hits) == k:

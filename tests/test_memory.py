@@ -606,3 +606,13 @@ def test_nested_facts_and_double_colons_survive(mirror: ActiveMirror, vault_root
     plan = mirror.memory.plan()
     assert plan.tombstoned == []  # moved under a heading item of yours: not deleted
     assert fact.id in [f.id for f in mirror.memory.facts()]
+
+
+def test_a_fact_and_its_message_show_once_in_one_result_list(mirror: ActiveMirror) -> None:
+    session = _session(mirror, "Fruit", [("user", "My favorite fruit is mango.")])
+    fact = mirror.memory.consolidate().added[0]
+    hits = mirror.search(MemoryQuery("favorite fruit mango", kinds=("message", "fact"))).hits
+    top = [h for h in hits if h.message_id in (fact.id, session.messages[0].id)]
+    assert len(top) == 1  # the same evidence, once
+    facts = mirror.search(MemoryQuery("favorite fruit mango", kinds=("fact",))).hits
+    assert facts[0].sources == fact.sources  # a fact hit says where it comes from
