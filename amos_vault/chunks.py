@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from amos_vault.memorynote import Fact, parse_fact_line
+from amos_vault.memorynote import Fact, body_lines, parse_fact_line
 from amos_vault.sessionfile import Message, SessionDocument, SessionHeader
 
 KINDS = ("message", "session", "fact", "note")
@@ -154,9 +154,8 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
     chunks: list[Chunk] = []
     lines = text.splitlines()
     start = 0
-    in_front_matter = bool(lines) and lines[0].strip() == "---"
     # A facts note of ours: its heading and intro are not memory, only its facts are.
-    only_facts = in_front_matter and "type: facts" in lines[:8]
+    only_facts = bool(lines) and lines[0].strip() == "---" and "type: facts" in lines[:8]
     paragraph: list[str] = []
 
     def flush(end: int) -> None:
@@ -165,11 +164,7 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
             chunks.append(_note_chunk(path, body, "note", start + 1, end))
         paragraph.clear()
 
-    for number, line in enumerate(lines):
-        if in_front_matter:
-            if number > 0 and line.strip() in ("---", "..."):
-                in_front_matter = False
-            continue
+    for number, line in body_lines(lines):
         fact = parse_fact_line(line, path, number + 1)
         if fact is not None:
             flush(number)

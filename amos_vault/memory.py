@@ -228,6 +228,28 @@ class _Memory:
             "type": fact.type,
         }
 
+    def confirm(
+        self,
+        note: FactNote,
+        index: int,
+        sources: Iterable[str],
+        when: dt.date,
+        confidence: float,
+    ) -> Fact:
+        """The fact at ``index`` said again: more sources, a later last_confirmed."""
+        fact = note.facts[index]
+        confirmed = note.replace_at(
+            index,
+            replace(
+                fact,
+                sources=tuple(dict.fromkeys([*fact.sources, *sources])),
+                last_confirmed=max(fact.last_confirmed or when, when),
+                confidence=confidence,
+            ),
+        )
+        self.record(confirmed, note.lines[index])
+        return confirmed
+
     def learned_from(self) -> set[tuple[str, str]]:
         """(type, message id) of every fact known: in the notes, or as amos-vault wrote it."""
         known = {(f.type, m) for f in self.all_facts() for m in f.source_messages}
@@ -480,16 +502,8 @@ class MemoryManager:
             if same is not None:
                 note, index, fact = same
                 if memory.owned(note, index):
-                    fact = note.replace_at(
-                        index,
-                        replace(
-                            fact,
-                            sources=tuple(dict.fromkeys([*fact.sources, source])),
-                            last_confirmed=max(fact.last_confirmed or said, said),
-                            confidence=_confirmed(fact.confidence, candidate.confidence),
-                        ),
-                    )
-                    memory.record(fact, note.lines[index])
+                    confidence = _confirmed(fact.confidence, candidate.confidence)
+                    fact = memory.confirm(note, index, (source,), said, confidence)
                     plan.confirmed.append(fact)
                 else:
                     plan.kept_yours += 1
@@ -676,16 +690,8 @@ class MemoryManager:
             if same is not None and same[2].fingerprint == mark:
                 note, index, fact = same
                 if memory.owned(note, index):
-                    fact = note.replace_at(
-                        index,
-                        replace(
-                            fact,
-                            sources=tuple(dict.fromkeys([*fact.sources, *sources])),
-                            last_confirmed=today,
-                            confidence=max(fact.confidence, float(confidence)),
-                        ),
-                    )
-                    memory.record(fact, note.lines[index])
+                    best = max(fact.confidence, float(confidence))
+                    fact = memory.confirm(note, index, sources, today, best)
             else:
                 note = memory.note_for(type)
                 fact = note.append(

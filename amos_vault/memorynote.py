@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 FACT_TYPES = ("preference", "knowledge", "context")
@@ -144,6 +144,17 @@ def _date(value: str) -> dt.date | None:
         return None
 
 
+def body_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
+    """(index, line) of each line of a note after its front-matter block, if it has one."""
+    in_front_matter = bool(lines) and lines[0].strip() == "---"
+    for index, line in enumerate(lines):
+        if in_front_matter:
+            if index > 0 and line.strip() in ("---", "..."):
+                in_front_matter = False
+            continue
+        yield index, line
+
+
 def parse_fact_line(line: str, note: str = "", number: int = 0) -> Fact | None:
     """The fact on ``line``, or None when the line is not a list item."""
     item = _ITEM.match(line)
@@ -225,12 +236,7 @@ class FactNote:
     def parse(cls, path: str, text: str) -> FactNote:
         lines = text.splitlines()
         note = cls(path=path, lines=lines, final_newline=text.endswith(("\n", "\r")) or not text)
-        in_front_matter = bool(lines) and lines[0].strip() == "---"
-        for index, line in enumerate(lines):
-            if in_front_matter:
-                if index > 0 and line.strip() in ("---", "..."):
-                    in_front_matter = False
-                continue
+        for index, line in body_lines(lines):
             fact = parse_fact_line(line, path, index + 1)
             # A nested item belongs to the item above, unless it is a fact of ours (^f-…)
             # that you moved under a heading item of your own.
