@@ -207,7 +207,10 @@ class SearchIndex:
         self.schema = _build_schema()
         if folder is not None:
             ensure_dir(folder)
-        self.index = tantivy.Index(self.schema, path=str(folder) if folder else None, reuse=True)
+        with self._storage_errors():  # tantivy takes a lock file even to read
+            self.index = tantivy.Index(
+                self.schema, path=str(folder) if folder else None, reuse=True
+            )
         self._writer: Any = None
 
     # -- writing ---------------------------------------------------------------------------
