@@ -206,6 +206,12 @@ class Vault:
     def open(cls, root: Path | str) -> Vault:
         """Open the vault at ``root`` (which must hold `.amos/`) and read its settings."""
         path = Path(root).expanduser().resolve()
+        if not path.exists():
+            raise VaultNotFoundError(
+                f"the vault folder {path} does not exist (was it moved or deleted?)",
+                hint="restore it, or point --vault / AMOS_VAULT at where it is now "
+                f"(`amosvault init {path}` would start a new, empty vault there)",
+            )
         if not (path / AMOS_DIR).is_dir():
             raise VaultNotFoundError(
                 f"{path} is not a vault (it has no {AMOS_DIR}/ folder)",
