@@ -257,3 +257,17 @@ def test_a_new_session_never_writes_through_a_dangling_link(tmp_path: Path) -> N
     link.symlink_to(outside)
     assert write_new_file(link, b"text\n") is False
     assert not outside.exists() and link.is_symlink()
+
+
+def test_a_scheduled_job_on_a_full_disk_logs_one_line_and_goes_on(
+    mirror: ActiveMirror, disk_full: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Even keeping the job's result fails here (.amos/jobs.json): said in one line, and the
+    scheduler's thread goes on (nothing raised)."""
+    from amos_vault.scheduler import JobScheduler
+
+    with caplog.at_level("ERROR", logger="amos_vault.scheduler"):
+        JobScheduler(mirror).run("retention")
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and all(r.exc_info is None for r in errors)  # no traceback
+    assert any("disk is full" in r.getMessage() for r in errors)
