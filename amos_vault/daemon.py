@@ -5,6 +5,13 @@ is free again, since the kernel drops it with the process), start watching, reco
 the one sync path, then serve. The watcher only enqueues paths; the main loop debounces them
 and applies the changes; one file's failure is logged and counted, never stops the loop.
 SIGTERM and SIGINT finish the change in hand, commit, release the lock and exit 0.
+
+Storage faults: a sync the file system refuses (disk full, read-only, permission denied) is
+logged in one line with what to do, and the same changes are retried, after 0.5 s, 1 s, 2 s,
+then every 5 s, until they go through; the daemon keeps answering meanwhile. A vault folder
+deleted or moved away is not waited for: the daemon says so and exits with status 1, never
+re-creating the folder; once the vault is back, the service manager (Restart=on-failure) or
+the user starts it again, and its reconcile catches up.
 """
 
 from __future__ import annotations
