@@ -257,6 +257,10 @@ class VectorStore:
             if ours and path.name not in live:
                 with contextlib.suppress(OSError):
                     path.unlink()
+            elif path.name in live:  # written by an older version with the umask's mode
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mode & 0o077:
+                        path.chmod(FILE_MODE)
 
     def _rows_arrays(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {
