@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from amos_vault import __version__
-from amos_vault.errors import AmosError, InvalidInputError
+from amos_vault.errors import AmosError, InvalidInputError, storage_errno, storage_error
 
 SESSION = "SESSION"  # metavar: an id, a unique id prefix, or a file path
 
@@ -46,6 +46,10 @@ class AmosGroup(click.Group):
         except KeyboardInterrupt:
             _fail("interrupted")
         except BaseException as exc:
+            if storage_errno(exc) is not None and os.environ.get("AMOS_DEBUG") != "1":
+                # Disk full, read-only, permission denied, folder gone: not a bug.
+                error = storage_error(exc, writing=None)
+                _fail(str(error), error.hint)
             # BaseException: a panic inside a native extension (tantivy) arrives as one.
             if isinstance(exc, SystemExit | GeneratorExit) or os.environ.get("AMOS_DEBUG") == "1":
                 raise

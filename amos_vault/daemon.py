@@ -5,6 +5,13 @@ is free again, since the kernel drops it with the process), start watching, reco
 the one sync path, then serve. The watcher only enqueues paths; the main loop debounces them
 and applies the changes; one file's failure is logged and counted, never stops the loop.
 SIGTERM and SIGINT finish the change in hand, commit, release the lock and exit 0.
+
+Storage faults: a sync the file system refuses (disk full, read-only, permission denied) is
+logged in one line with what to do, and the same changes are retried, after 0.5 s, 1 s, 2 s,
+then every 5 s, until they go through; the daemon keeps answering meanwhile. A vault folder
+deleted or moved away is not waited for: the daemon says so and exits with status 1, never
+re-creating the folder; once the vault is back, the service manager (Restart=on-failure) or
+the user starts it again, and its reconcile catches up.
 """
 
 from __future__ import annotations
@@ -24,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from amos_vault import ipc
-from amos_vault.errors import AmosError, LockTimeoutError
+from amos_vault.errors import (
+    AmosError,
+    LockTimeoutError,
+    StorageError,
+    storage_errno,
+    storage_error,
+)
 from amos_vault.query import parse_query
 from amos_vault.search import SearchEngine
 from amos_vault.sync import SyncReport
@@ -32,6 +45,7 @@ from amos_vault.vault import Vault, atomic_write
 from amos_vault.watcher import VaultWatcher
 
 log = logging.getLogger("amos_vault.daemon")
+RETRY_MAX_SECONDS = 5.0  # a failing sync (disk full, read-only...) is retried at least this often
 
 
 class DaemonRunningError(AmosError):
@@ -111,7 +125,9 @@ class Daemon:
             "last_sync": None,
             "queries": 0,
             "phase": "starting",
+            "last_error": None,
         }
+        self._failing = 0  # failed syncs in a row: the retry delay grows with it
         self.errors: dict[str, str] = {}
         self._context_builder: Any = None
         # Called once the index is reconciled (the job scheduler starts here).
@@ -130,6 +146,7 @@ class Daemon:
         lock = _DaemonLock(self.vault)
         lock.acquire()
         server = None
+        code = 0
         try:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, self.request_stop)
@@ -148,7 +165,15 @@ class Daemon:
             for start in self.on_ready:
                 self._run_hook(start)
             while not self.stop.is_set():
-                paths = self.watcher.drain(self.quiet, self.limit, self.stop)
+                paths = self.watcher.drain(self.quiet, self.limit, self.stop, self._vault_gone)
+                if self._vault_gone():
+                    log.error(
+                        "the vault folder %s was deleted or moved; the daemon stops. Restore "
+                        "it (or run `amosvault init` there), then start the daemon again",
+                        self.vault.root,
+                    )
+                    code = 1
+                    break
                 if paths and not self.stop.is_set():
                     self._sync(None if "" in paths else paths)
         finally:
@@ -162,7 +187,11 @@ class Daemon:
                     ipc.socket_path(self.vault.amos_dir).unlink()
             lock.release()
             log.info("stopped")
-        return 0
+        return code
+
+    def _vault_gone(self) -> bool:
+        """Whether the vault folder (or its `.amos/`) was deleted or moved away."""
+        return not self.vault.amos_dir.is_dir()
 
     def _run_hook(self, hook: Callable[[], None]) -> None:
         try:
@@ -188,12 +217,26 @@ class Daemon:
             return
         except Exception as exc:  # logged and counted; the loop goes on
             self.state["failures"] += 1
-            log.exception("sync failed (will retry those changes): %s", exc)
+            self._failing += 1
+            delay = min(RETRY_MAX_SECONDS, 0.5 * 2.0 ** (self._failing - 1))
+            if self._vault_gone():
+                return  # the loop says so and stops
+            if storage_errno(exc) is not None:  # disk full, read-only...: say it in one line
+                error = exc if isinstance(exc, StorageError) else storage_error(exc)
+                self.state["last_error"] = str(error)
+                log.error("sync failed: %s (%s); retrying in %.1f s", error, error.hint, delay)
+            else:
+                self.state["last_error"] = f"{type(exc).__name__}: {exc}"
+                log.exception("sync failed (will retry those changes): %s", exc)
             if self.watcher is not None:  # "" asks the loop for a full reconcile
                 for path in paths or [""]:
                     self.watcher.queue.put(path)
-            time.sleep(min(30.0, 2.0 ** min(self.state["failures"], 5)))  # do not spin
+            self.stop.wait(delay)  # do not spin; a stop request still ends the wait at once
             return
+        if self._failing:
+            log.info("sync works again after %d failed attempt(s)", self._failing)
+            self._failing = 0
+            self.state["last_error"] = None
         self._record(report, paths, time.monotonic() - started)
 
     def _record(self, report: SyncReport, paths: list[str] | None, seconds: float) -> None:

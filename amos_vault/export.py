@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amos_vault.vault import ensure_dir
+from amos_vault.vault import FILE_MODE, ensure_dir, storage_errors
 
 if TYPE_CHECKING:
     from amos_vault.mirror import ActiveMirror
@@ -91,9 +92,20 @@ def write_zip(mirror: ActiveMirror, target: Path) -> int:
         files.append(vault.identity_path)
     ensure_dir(target.parent)
     partial = target.with_name(f".{target.name}.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("export.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        for path in sorted(files):
-            archive.write(path, vault.relative(path))
-    partial.replace(target)  # a crash leaves no half-written archive under the real name
+    with storage_errors(target):
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            with os.fdopen(fd, "wb") as raw:
+                with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+                    archive.writestr("export.json", text)
+                    for path in sorted(files):
+                        archive.write(path, vault.relative(path))
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.chmod(partial, FILE_MODE)  # the umask may have narrowed it
+            partial.replace(target)  # a crash leaves no half-written archive under the name
+        except BaseException:
+            partial.unlink(missing_ok=True)  # nor a full disk a half-written partial file
+            raise
     return len(files) + 1

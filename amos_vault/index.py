@@ -7,8 +7,10 @@ input can raise a syntax error.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from typing import Any
 import tantivy
 
 from amos_vault.chunks import Chunk
+from amos_vault.errors import StorageError, storage_errno, storage_error
 from amos_vault.query import Filters
-from amos_vault.vault import ensure_dir
+from amos_vault.vault import FILE_MODE, ensure_dir
 
 SCHEMA_VERSION = 2  # 2: facts store the messages they come from
 _RAW_FIELDS = (
@@ -204,14 +207,31 @@ class SearchIndex:
         self.schema = _build_schema()
         if folder is not None:
             ensure_dir(folder)
-        self.index = tantivy.Index(self.schema, path=str(folder) if folder else None, reuse=True)
+        with self._storage_errors():  # tantivy takes a lock file even to read
+            self.index = tantivy.Index(
+                self.schema, path=str(folder) if folder else None, reuse=True
+            )
         self._writer: Any = None
 
     # -- writing ---------------------------------------------------------------------------
     def _writer_for_changes(self) -> Any:
         if self._writer is None:
-            self._writer = self.index.writer(heap_size=64_000_000, num_threads=1)
+            with self._storage_errors():
+                self._writer = self.index.writer(heap_size=64_000_000, num_threads=1)
         return self._writer
+
+    @contextlib.contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """Tantivy reports a full disk (or a read-only one...) as a ValueError naming
+        ``(os error N)``: make it the `StorageError` that says so."""
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            if storage_errno(exc) is None:
+                raise
+            raise storage_error(exc, self.folder) from exc
 
     def delete_path(self, path: str) -> None:
         """Remove every chunk of the file ``path``."""
@@ -242,10 +262,21 @@ class SearchIndex:
     def commit(self) -> None:
         """Make the changes durable and visible (atomic: all or nothing on a crash)."""
         if self._writer is not None:
-            self._writer.commit()
-            self._writer.wait_merging_threads()
+            with self._storage_errors():
+                self._writer.commit()
+                self._writer.wait_merging_threads()
             self._writer = None
+            self._owner_only()
         self.index.reload()
+
+    def _owner_only(self) -> None:
+        """Tantivy creates its files with the umask's mode: make them owner-only (0600)."""
+        if self.folder is None:
+            return
+        for entry in os.scandir(self.folder):
+            with contextlib.suppress(OSError):  # a file merged away meanwhile
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                    os.chmod(entry.path, FILE_MODE)
 
     def clear(self) -> None:
         """Delete every chunk (committed at once)."""

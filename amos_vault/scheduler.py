@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from amos_vault.config import parse_schedule
+from amos_vault.errors import StorageError
 from amos_vault.jobs import JOBS, Job
 from amos_vault.vault import atomic_write
 
@@ -108,10 +109,16 @@ class JobScheduler:
         try:
             result, ok = job.run(self.mirror), True
             log.info("job %s: %s", name, result)
+        except StorageError as exc:  # disk full, read-only...: one clear line, no traceback
+            result, ok = f"failed: {exc}", False
+            log.error("job %s failed: %s (%s); it runs again at its next time", name, exc, exc.hint)
         except Exception as exc:
             result, ok = f"failed: {exc}", False
             log.exception("job %s failed; it runs again at its next time", name)
-        self.record(name, started, result, ok)
+        try:
+            self.record(name, started, result, ok)
+        except StorageError as exc:
+            log.error("job %s: its result could not be kept: %s", name, exc)
         return result if ok else None
 
     def record(self, name: str, started: dt.datetime, result: str, ok: bool) -> None:

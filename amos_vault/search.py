@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from amos_vault.embeddings import Embedder, open_embedder
-from amos_vault.errors import AmosError
+from amos_vault.errors import AmosError, StorageError, storage_errno, storage_error
 from amos_vault.index import SCHEMA_VERSION, SearchIndex
 from amos_vault.models import DEFAULT_MODEL_ID, EMBEDDING_DIM
 from amos_vault.query import MemoryQuery
@@ -140,13 +140,16 @@ class SearchEngine:
                 report = apply_changes(
                     self.vault, plan, engines, self.manifest, progress, should_stop
                 )
-            except BaseException:
+            except BaseException as exc:
                 # Nothing half-done may linger for a later commit: drop it, re-read the
                 # committed state; the caller retries the same changes.
                 with self.guard:
                     self.index.rollback()
                     self.manifest = Manifest.load(self.folder / "files.json")
                     self._open_vectors()
+                native = isinstance(exc, Exception) and not isinstance(exc, StorageError)
+                if native and storage_errno(exc) is not None:  # a native engine's disk full
+                    raise storage_error(exc, self.folder) from exc
                 raise
             if full and not report.stopped and self.vectors is not None:
                 self._drop_orphan_vectors()

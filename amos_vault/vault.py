@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amos_vault.config import Settings, load_settings
-from amos_vault.errors import LockTimeoutError, UnsafePathError, VaultNotFoundError
+from amos_vault.errors import (
+    LockTimeoutError,
+    StorageError,
+    UnsafePathError,
+    VaultNotFoundError,
+    storage_errno,
+    storage_error,
+)
 
 AMOS_DIR = ".amos"
 FILE_MODE = 0o600
@@ -38,8 +45,27 @@ def find_vault(start: Path) -> Path:
     )
 
 
+@contextlib.contextmanager
+def storage_errors(path: Path, *, writing: bool = True) -> Iterator[None]:
+    """Turn the file system refusing ``path`` (disk full, read-only, permission denied...)
+    into a `StorageError` that says so and what to do next."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        if storage_errno(exc) is None:
+            raise
+        raise storage_error(exc, path, writing=writing) from exc
+
+
 def ensure_dir(path: Path) -> None:
     """Create ``path`` (and parents) with owner-only permissions where it is new."""
+    with storage_errors(path):
+        _ensure_dir(path)
+
+
+def _ensure_dir(path: Path) -> None:
     missing = []
     for folder in (path, *path.parents):
         if folder.exists():
@@ -52,7 +78,7 @@ def ensure_dir(path: Path) -> None:
 
 def _synced_temp(path: Path, data: bytes, mode: int) -> Path:
     """``data`` written and fsynced to a new temp file beside ``path`` (mode ``mode``)."""
-    ensure_dir(path.parent)
+    _ensure_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -72,19 +98,21 @@ def atomic_write(path: Path, data: bytes) -> None:
 
     The bytes go to a temp file in the same folder, are fsynced, then renamed over the target,
     and the folder is fsynced so the rename survives a crash. A new file gets mode 0600; an
-    existing file keeps its mode.
+    existing file keeps its mode. A refusal of the file system raises `StorageError`, and
+    leaves the target as it was and no temp file behind.
     """
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = FILE_MODE
-    tmp = _synced_temp(path, data, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with storage_errors(path):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = FILE_MODE
+        tmp = _synced_temp(path, data, mode)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -108,19 +136,21 @@ def write_new_file(path: Path, data: bytes) -> bool:
     """Create ``path`` with ``data`` unless it exists; returns whether it was written.
 
     The data is written and fsynced to a temp file first, then hard-linked into place: the
-    link fails if anything took the name meanwhile, so nothing is ever overwritten.
+    link fails if anything took the name meanwhile, so nothing is ever overwritten. A refusal
+    of the file system raises `StorageError` and leaves no file behind.
     """
-    if path.exists() or path.is_symlink():
-        return False
-    tmp = _synced_temp(path, data, FILE_MODE)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-    return True
+    with storage_errors(path):
+        if path.exists() or path.is_symlink():
+            return False
+        tmp = _synced_temp(path, data, FILE_MODE)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        return True
 
 
 @contextlib.contextmanager
@@ -129,8 +159,15 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
 
     Waits at most ``timeout`` seconds, polling, then raises `LockTimeoutError`.
     """
-    ensure_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    with storage_errors(path):
+        try:
+            _ensure_dir(path.parent)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            # A read-only vault can still be read: flock works on a read-only descriptor.
+            if exc.errno not in (errno.EROFS, errno.EACCES) or not path.is_file():
+                raise
+            fd = os.open(path, os.O_RDONLY)
     try:
         deadline = time.monotonic() + timeout
         delay = 0.001
@@ -169,6 +206,12 @@ class Vault:
     def open(cls, root: Path | str) -> Vault:
         """Open the vault at ``root`` (which must hold `.amos/`) and read its settings."""
         path = Path(root).expanduser().resolve()
+        if not path.exists():
+            raise VaultNotFoundError(
+                f"the vault folder {path} does not exist (was it moved or deleted?)",
+                hint="restore it, or point --vault / AMOS_VAULT at where it is now "
+                f"(`amosvault init {path}` would start a new, empty vault there)",
+            )
         if not (path / AMOS_DIR).is_dir():
             raise VaultNotFoundError(
                 f"{path} is not a vault (it has no {AMOS_DIR}/ folder)",
@@ -197,6 +240,11 @@ class Vault:
     ) -> contextlib.AbstractContextManager[None]:
         """An exclusive cross-process lock named ``name`` under `.amos/locks/` (waiting at most
         ``timeout`` seconds, by default sessions.lock_timeout_seconds)."""
+        if not self.amos_dir.is_dir():  # never re-create a vault deleted meanwhile
+            raise VaultNotFoundError(
+                f"the vault {self.root} is gone (deleted or moved while in use)",
+                hint="restore the vault folder, or point --vault / AMOS_VAULT at its new place",
+            )
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
         wait = self.settings.sessions.lock_timeout_seconds if timeout is None else timeout
         return file_lock(self.amos_dir / "locks" / f"{safe}.lock", wait)

@@ -21,7 +21,7 @@ import numpy as np
 
 from amos_vault.chunks import KINDS, Chunk
 from amos_vault.errors import AmosError
-from amos_vault.vault import atomic_write, ensure_dir, file_stamp
+from amos_vault.vault import FILE_MODE, atomic_write, ensure_dir, file_stamp, storage_errors
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -217,11 +217,17 @@ class VectorStore:
         tmp = self.folder / f".{name}.tmp"
         stored = {k: v.astype(np.float16) if k == "vectors" else v for k, v in arrays.items()}
         save: Any = np.savez  # its stub types **arrays as flags
-        with tmp.open("wb") as handle:
-            save(handle, **stored)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.folder / name)
+        with storage_errors(tmp):
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+                with os.fdopen(fd, "wb") as handle:
+                    save(handle, **stored)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.folder / name)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk leaves no half segment behind
+                raise
         return name
 
     def _write_manifest(self) -> None:
@@ -251,6 +257,10 @@ class VectorStore:
             if ours and path.name not in live:
                 with contextlib.suppress(OSError):
                     path.unlink()
+            elif path.name in live:  # written by an older version with the umask's mode
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mode & 0o077:
+                        path.chmod(FILE_MODE)
 
     def _rows_arrays(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {

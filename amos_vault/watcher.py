@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +89,19 @@ class VaultWatcher:
         if self._observer.is_alive():
             self._observer.join(timeout=5)
 
-    def drain(self, quiet: float, limit: float, stop: threading.Event) -> list[str]:
+    def drain(
+        self,
+        quiet: float,
+        limit: float,
+        stop: threading.Event,
+        wake: Callable[[], bool] | None = None,
+    ) -> list[str]:
         """Wait for changes, then collect them until ``quiet`` seconds pass with none new, or
         ``limit`` seconds since the first. While nothing happens it sleeps, waking once a
-        second to see whether ``stop`` was set (a signal handler only sets that event)."""
+        second to see whether ``stop`` was set (a signal handler only sets that event) or
+        ``wake()`` is true (then it returns nothing)."""
         while True:
-            if stop.is_set():
+            if stop.is_set() or (wake is not None and wake()):
                 return []
             try:
                 first = self.queue.get(timeout=1.0)
