@@ -7,6 +7,7 @@ Nothing here knows the session format; it only guarantees that what is written l
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from amos_vault.config import Settings, load_settings
 from amos_vault.errors import LockTimeoutError, UnsafePathError, VaultNotFoundError
@@ -85,6 +87,56 @@ def atomic_write(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def replace_file(path: Path, data: bytes) -> bytes | None:
+    """Put ``data`` at ``path`` whole or not at all, and return the bytes it replaced.
+
+    Like `atomic_write`, but the last step swaps the temp file and ``path`` in one atomic
+    step (Linux ``renameat2(RENAME_EXCHANGE)``), so the file that was there the instant before
+    is still readable: a caller that compares it with what it read learns whether another
+    program (an editor, which takes no lock of ours) saved in between, and has its text to
+    merge with; nothing is overwritten unseen. Where the system or file system cannot swap,
+    this is a plain rename and returns None. `FileNotFoundError` when ``path`` is gone.
+    """
+    mode = path.stat().st_mode & 0o777
+    tmp = _synced_temp(path, data, mode)
+    try:
+        if not _exchange(tmp, path):
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+            return None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    replaced = tmp.read_bytes()  # if this fails, the old text stays in the temp file
+    tmp.unlink()
+    _fsync_dir(path.parent)
+    return replaced
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap the names ``first`` and ``second`` atomically; False where that is not possible."""
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            _renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", False)
+        except (OSError, AttributeError):
+            _renameat2 = False
+    if not _renameat2:
+        return False
+    a, b = os.fsencode(first), os.fsencode(second)
+    if _renameat2(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False  # this file system (or kernel) cannot swap: a plain rename does
+    raise OSError(code, os.strerror(code), str(second))
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:
