@@ -42,7 +42,6 @@ from amos_vault.sessionfile import (
     format_timestamp,
     normalize_metadata,
     now_utc,
-    parse_session_bytes,
     read_header,
     read_session_file,
 )
@@ -489,12 +488,8 @@ class SessionManager:
             session._header = read_header(session._doc, None)
             return
         with self.vault.lock(f"session-{session.id}"):
-            base: tuple[SessionDocument, bytes] | None = None
             for _attempt in range(5):
-                if base is None:
-                    path, doc, data = self._read_for_write(session)
-                else:
-                    (doc, data), base = base, None
+                path, doc, data = self._read_for_write(session)
                 change(doc)
                 doc.write_derived_ids()
                 doc.meta["updated"] = now_utc()
@@ -505,24 +500,13 @@ class SessionManager:
                     log.debug("%s changed since it was read: re-reading it", path)
                     continue
                 try:
-                    replaced = replace_file(path, rendered)
+                    if replace_file(path, rendered, expected=data):
+                        break
                 except FileNotFoundError:
                     continue  # deleted or moved this instant: the next read finds out
-                if replaced is None or replaced == data:
-                    break
-                # An editor saved in the instant between the check and the swap: its text
-                # is the new base, and our version, on disk for that instant, is replaced
-                # by the merge at once.
+                # Saved by an editor in the instant between that check and the swap: its
+                # save stands; merge with it as above.
                 log.info("%s was saved by another program as it was written: merging", path)
-                try:
-                    theirs = parse_session_bytes(replaced, path)
-                except ParseError:
-                    replace_file(path, replaced)  # their text back as it was, then say why
-                    raise
-                if str(theirs.meta.get("id")) != session.id:
-                    replace_file(path, replaced)
-                    continue
-                base = (theirs, rendered)
             else:
                 raise ConflictError(
                     f"{path} keeps changing while amos-vault tries to write it",

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from amos_vault.config import Settings, load_settings
-from amos_vault.errors import LockTimeoutError, UnsafePathError, VaultNotFoundError
+from amos_vault.errors import (
+    ConflictError,
+    LockTimeoutError,
+    UnsafePathError,
+    VaultNotFoundError,
+)
 
 AMOS_DIR = ".amos"
 FILE_MODE = 0o600
@@ -89,15 +94,16 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def replace_file(path: Path, data: bytes) -> bytes | None:
-    """Put ``data`` at ``path`` whole or not at all, and return the bytes it replaced.
+def replace_file(path: Path, data: bytes, expected: bytes) -> bool:
+    """Put ``data`` at ``path`` whole or not at all, but only over ``expected``.
 
-    Like `atomic_write`, but the last step swaps the temp file and ``path`` in one atomic
-    step (Linux ``renameat2(RENAME_EXCHANGE)``), so the file that was there the instant before
-    is still readable: a caller that compares it with what it read learns whether another
-    program (an editor, which takes no lock of ours) saved in between, and has its text to
-    merge with; nothing is overwritten unseen. Where the system or file system cannot swap,
-    this is a plain rename and returns None. `FileNotFoundError` when ``path`` is gone.
+    Like `atomic_write`, but the last step swaps the temp file and ``path`` in one atomic step
+    (Linux ``renameat2(RENAME_EXCHANGE)``), so the file that was there the instant before is
+    still at hand. If it is not ``expected`` (another program, e.g. an editor, which takes
+    no lock of ours, saved after the caller's last look), it is swapped straight back: the
+    other program's save stays, ours is dropped, and this returns False so the caller can
+    re-read and merge. Where the system cannot swap, it is a plain rename (the caller's own
+    check just before is all there is). `FileNotFoundError` when ``path`` is gone.
     """
     mode = path.stat().st_mode & 0o777
     tmp = _synced_temp(path, data, mode)
@@ -105,14 +111,25 @@ def replace_file(path: Path, data: bytes) -> bytes | None:
         if not _exchange(tmp, path):
             os.replace(tmp, path)
             _fsync_dir(path.parent)
-            return None
+            return True
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    replaced = tmp.read_bytes()  # if this fails, the old text stays in the temp file
+    if tmp.read_bytes() == expected:
+        tmp.unlink()
+        _fsync_dir(path.parent)
+        return True
+    _exchange(tmp, path)  # their save back in place; ours was on disk for microseconds
+    if tmp.read_bytes() != data:  # yet another save landed in those microseconds: keep it
+        raise ConflictError(
+            f"{path} was saved twice by another program while amos-vault wrote it; "
+            f"the other version is kept as {tmp.name}",
+            hint="compare the two, keep what you want, then try again",
+            path=path,
+        )
     tmp.unlink()
     _fsync_dir(path.parent)
-    return replaced
+    return False
 
 
 _RENAME_EXCHANGE = 2
