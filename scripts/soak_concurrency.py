@@ -416,15 +416,17 @@ def fresh_rebuild(vault: Path, work: Path) -> tuple[dict[str, Any], dict[int, st
     return docs, expected
 
 
-def file_tokens(vault: Path) -> tuple[Counter[str], dict[str, dict[str, Any]], list[str]]:
+def file_tokens(
+    vault: Path,
+) -> tuple[Counter[str], dict[str, dict[str, Any]], list[str], dict[str, str]]:
     """Tokens in the messages of the session files (as the product parses them), each file's
-    front-matter, and files that do not parse."""
+    front-matter, files that do not parse, and the text of the message of each token."""
     from amos_vault.sessionfile import parse_session_bytes
     from amos_vault.vault import Vault
 
     opened = Vault.open(vault)
     found: Counter[str] = Counter()
-    fronts, broken = {}, []
+    fronts, broken, contents = {}, [], {}
     for path in opened.iter_markdown(opened.sessions_dir):
         try:
             doc = parse_session_bytes(path.read_bytes(), path)
@@ -433,19 +435,24 @@ def file_tokens(vault: Path) -> tuple[Counter[str], dict[str, dict[str, Any]], l
             continue
         fronts[str(path)] = dict(doc.meta)
         for message in doc.messages:
-            found.update(TOKEN_RE.findall(message.content))
-    return found, fronts, broken
+            tokens = TOKEN_RE.findall(message.content)
+            found.update(tokens)
+            contents.update((tok, message.content) for tok in tokens)
+    return found, fronts, broken, contents
 
 
-def search_finds(amos: Path, tokens: list[str]) -> set[str]:
-    """The tokens a search through the daemon finds in a message."""
-    found = set()
-    for tok in tokens:
-        answer = _request(amos, {"op": "search", "query": {"text": tok, "k": 3}})
-        hits = answer["hits"] if answer else []
-        if any(tok in hit["text"] for hit in hits if hit["kind"] == "message"):
-            found.add(tok)
-    return found
+def search_finds(amos: Path, contents: dict[str, str]) -> tuple[set[str], set[str]]:
+    """The tokens a search through the daemon finds in a message: asked by the bare token,
+    then, when that misses, by the message's whole text. Returns (found, found by token)."""
+
+    def finds(tok: str, text: str) -> bool:
+        query = {"text": text, "k": 10, "kinds": ["message"]}
+        answer = _request(amos, {"op": "search", "query": query})
+        return any(tok in hit["text"] for hit in (answer["hits"] if answer else []))
+
+    by_token = {tok for tok in contents if finds(tok, tok)}
+    by_text = {tok for tok in set(contents) - by_token if finds(tok, contents[tok])}
+    return by_token | by_text, by_token
 
 
 def run_soak(opts: argparse.Namespace) -> dict[str, Any]:
@@ -532,7 +539,7 @@ def run_soak(opts: argparse.Namespace) -> dict[str, Any]:
         written_messages = [r["token"] for role in ("api", "cli") for r in acks[role]]
         written_messages += [r["token"] for r in acks["editor"] if r.get("action") == "append"]
         marks = [r["token"] for r in acks["editor"] if r.get("action") == "mark"]
-        found, fronts, broken = file_tokens(vault)
+        found, fronts, broken, contents = file_tokens(vault)
         in_files = {t for t in written_messages if found[t]}
         marks_in_files = {t for t in marks if found[t]}
         all_written = set(written_messages) | set(marks)
@@ -541,7 +548,7 @@ def run_soak(opts: argparse.Namespace) -> dict[str, Any]:
         duplicated = sorted(t for t, count in found.items() if count > 1)
         unexpected = sorted(set(found) - all_written)
         search_started = time.monotonic()
-        searched = search_finds(amos, sorted(set(found)))
+        searched, by_token = search_finds(amos, contents)
         search_seconds = time.monotonic() - search_started
         by_search = {t for t in written_messages if t in searched}
         not_searchable = sorted(set(found) - searched)
@@ -598,9 +605,13 @@ def run_soak(opts: argparse.Namespace) -> dict[str, Any]:
         "editor_clobbers": int(summaries["editor"].get("clobbers", 0)),
         "editor_clobbered_tokens": sorted(clobbered),
         "editor_can_see_clobbers": bool(summaries["editor"].get("exchange", False)),
+        "missing": missing,
         "lost": lost,
         "duplicated": duplicated,
         "unexpected": unexpected,
+        "found_by_bare_token": len(by_token),
+        "token_not_in_top10": sorted(set(contents) - by_token)[:50],
+        "token_not_in_top10_count": len(set(contents) - by_token),
         "not_searchable": not_searchable[:50],
         "not_searchable_count": len(not_searchable),
         "broken_files": broken,
@@ -661,7 +672,9 @@ def summary_line(f: dict[str, Any]) -> str:
     clobbered = len(f["editor_clobbered_tokens"])
     return (
         f"concurrency: written={f['written']} found_in_files={f['found_in_files']} "
-        f"found_by_search={f['found_by_search']} lost={len(f['lost'])} "
+        f"found_by_search={f['found_by_search']} (by the bare token in the top 10: "
+        f"{f['found_by_bare_token']} of {f['found_by_bare_token'] + f['token_not_in_top10_count']}"
+        f" tokens) lost={len(f['lost'])} "
         f"duplicated={len(f['duplicated'])} converged={converged} "
         f"(api={f['api']}, cli={f['cli']}, editor={f['editor_messages']} messages + "
         f"{f['editor_marks']} marks + {f['editor_front_edits']} front-matter edits, "
