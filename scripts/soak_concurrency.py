@@ -32,7 +32,9 @@ At the end: the writers stop; the time until the daemon's index matches the file
 (``converged ... in S s``: every file's final bytes applied, and the index equal to a fresh
 rebuild of a copy: the same chunks with the same stored fields, and a vector per chunk for its
 current text); then every token is looked for in the files (parsed as sessions) and by a search
-through the daemon's socket. Exit 1 when anything was lost or duplicated, a search misses a
+through the daemon's socket (the bare token among the first 10 messages, or else the whole
+message text: in hybrid ranking a bare token is not always in the top 10, since the
+neighbours of a message match its words through their context; that count is reported). Exit 1 when anything was lost or duplicated, a search misses a
 token the files hold, an editor's last front-matter edit is gone, or the index did not converge.
 """
 
