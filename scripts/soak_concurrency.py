@@ -34,7 +34,8 @@ rebuild of a copy: the same chunks with the same stored fields, and a vector per
 current text); then every token is looked for in the files (parsed as sessions) and by a search
 through the daemon's socket (the bare token among the first 10 messages, or else the whole
 message text: in hybrid ranking a bare token is not always in the top 10, since the
-neighbours of a message match its words through their context; that count is reported). Exit 1 when anything was lost or duplicated, a search misses a
+neighbours of a message match its words through their context; that count is reported).
+Exit 1 when anything was lost or duplicated, a search misses a
 token the files hold, an editor's last front-matter edit is gone, or the index did not converge.
 """
 
