@@ -96,7 +96,13 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
     ends = [m.line for m in messages[1:]] + [last_line]
     # Ids carry the path, so a copy of a file (same session id) never collides with it; a
     # renamed file gets new ids but keeps its vectors, which are reused by content hash.
-    ids = [f"message:{path}#{m.id}" for m in messages]
+    # A message id a file holds twice (pasted by hand) still gives each message its own
+    # chunk: the second is ``#<id>~2``, so neither hides the other in search.
+    ids, uses = [], dict[str, int]()
+    for m in messages:
+        uses[m.id] = uses.get(m.id, 0) + 1
+        suffix = f"~{uses[m.id]}" if uses[m.id] > 1 else ""
+        ids.append(f"message:{path}#{m.id}{suffix}")
     chunks = []
     for index, message in enumerate(messages):
         own = _said(message, with_date=True)

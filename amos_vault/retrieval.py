@@ -235,6 +235,8 @@ class Retriever:
         hits: list[Hit] = []
         seen: set[tuple[str, str]] = set()
         shown: set[str] = set()  # the messages shown so far, themselves or through a fact
+        through_facts: set[str] = set()  # ... through a fact (a message id held twice by a
+        # file, pasted by hand, names two messages: each still shows)
         for score, key in ranked:
             doc = docs.get(key)
             if doc is None:
@@ -246,12 +248,15 @@ class Retriever:
                 continue  # the same text twice (a copied message) shows once
             sources = tuple(str(s) for s in doc.get("sources", []))
             said = sources
-            if fields.get("kind") == "message":
+            is_message = fields.get("kind") == "message"
+            if is_message:
                 stem = str(fields.get("path", "")).removesuffix(".md")
                 said = (f"{stem}#^{fields.get('message_id')}",)
-            if said and all(ref in shown for ref in said):
+            if said and all(ref in (through_facts if is_message else shown) for ref in said):
                 continue  # a fact restating a message above, or the message of a fact above
             shown.update(said)
+            if not is_message:
+                through_facts.update(said)
             seen.add(duplicate)
             fragment, ranges = self.index.highlight(terms, body)
             stamp = int(fields.get("timestamp") or 0)

@@ -443,6 +443,13 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
     doc.preamble = lines[start : headers[0]] if headers else lines[start:]
     seen_headers: dict[str, int] = {}
     seen_ids: set[str] = set()
+    # Ids the file holds: an id derived for a header typed by hand never repeats one (a
+    # header copied from one whose id was written since would otherwise derive it again).
+    taken = {
+        match.group("id")
+        for i in headers
+        if (match := HEADER_RE.match(lines[i])) is not None and match.group("id")
+    }
     for number, first in enumerate(headers):
         last = headers[number + 1] if number + 1 < len(headers) else len(lines)
         block = lines[first:last]
@@ -453,7 +460,7 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
         )
         if separator is not None:
             block = block[:-1]
-        message = _parse_block(block, first + 1, path, seen_headers)
+        message = _parse_block(block, first + 1, path, seen_headers, taken)
         if message.id.startswith(DERIVED_PREFIX):
             message = dataclasses.replace(message, id=message.id[len(DERIVED_PREFIX) :])
             doc._unwritten_ids.add(len(doc.messages))
@@ -508,7 +515,11 @@ def _header_stamp(line: str) -> dt.datetime | None:
 
 
 def _parse_block(
-    block: list[str], line: int, path: Path | None, seen_headers: dict[str, int]
+    block: list[str],
+    line: int,
+    path: Path | None,
+    seen_headers: dict[str, int],
+    taken: set[str],
 ) -> Message:
     match = HEADER_RE.match(block[0])
     timestamp = _header_stamp(block[0])
@@ -516,8 +527,13 @@ def _parse_block(
     message_id = match.group("id")
     if not message_id:  # written by hand without one: derived, and written at the next save
         count = seen_headers.get(block[0].strip(), 0)
+        derived = _derive_message_id(block[0], count)
+        while derived in taken:
+            count += 1
+            derived = _derive_message_id(block[0], count)
         seen_headers[block[0].strip()] = count + 1
-        message_id = DERIVED_PREFIX + _derive_message_id(block[0], count)
+        taken.add(derived)
+        message_id = DERIVED_PREFIX + derived
     # Canonical layout: header, blank line, [metadata comment], content. By hand, people also
     # write the comment right under the header and a blank line after it; accept both.
     blank_first = len(block) > 1 and block[1] in ("", "\r")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import secrets
 import unicodedata
@@ -44,7 +45,7 @@ from amos_vault.sessionfile import (
     read_header,
     read_session_file,
 )
-from amos_vault.vault import Vault, atomic_write, write_new_file
+from amos_vault.vault import Vault, replace_file, write_new_file
 
 # Lifecycle: Create -> Active -> Paused -> Resumed (active again) -> Completed -> Archived.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -56,6 +57,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 ACTION_OF = {"paused": "pause", "active": "resume", "completed": "complete", "archived": "archive"}
 EXPORT_FORMATS = ("json", "markdown", "txt")
 _TAG_RE = re.compile(r"^[\w/-]+$")
+log = logging.getLogger("amos_vault.sessions")
 
 
 def slugify(title: str, limit: int = 48) -> str:
@@ -158,7 +160,7 @@ class Session:
             added.append(message)
 
         self._manager._write(self, append)
-        return added[0]
+        return added[-1]  # the message of the attempt that was written
 
     def send(self, text: str, on_piece: Callable[[str], None] | None = None) -> Any:
         """Say ``text`` in this session and get the answer (an `Answer`): both are written to
@@ -487,27 +489,24 @@ class SessionManager:
             return
         with self.vault.lock(f"session-{session.id}"):
             for _attempt in range(5):
-                # Write to the file itself, never over a symlink (nor out of the vault).
-                path = self.vault.resolve_inside(session.path)
-                try:
-                    doc, data = read_session_file(path, self.max_mb)
-                    if str(doc.meta.get("id")) != session.id:
-                        raise FileNotFoundError(path)
-                except FileNotFoundError:
-                    moved = self.load(session.id).path  # moved or renamed by the user
-                    assert moved is not None
-                    path = moved
-                    doc, data = read_session_file(path, self.max_mb)
+                path, doc, data = self._read_for_write(session)
                 change(doc)
                 doc.write_derived_ids()
                 doc.meta["updated"] = now_utc()
                 rendered = doc.render()
                 # An editor may have saved while we worked: then start again from its text,
                 # so its edit is never overwritten.
-                if _unchanged(path, data):
-                    atomic_write(path, rendered)
-                    break
-                session.path = path
+                if not _unchanged(path, data):
+                    log.debug("%s changed since it was read: re-reading it", path)
+                    continue
+                try:
+                    if replace_file(path, rendered, expected=data):
+                        break
+                except FileNotFoundError:
+                    continue  # deleted or moved this instant: the next read finds out
+                # Saved by an editor in the instant between that check and the swap: its
+                # save stands; merge with it as above.
+                log.info("%s was saved by another program as it was written: merging", path)
             else:
                 raise ConflictError(
                     f"{path} keeps changing while amos-vault tries to write it",
@@ -515,6 +514,23 @@ class SessionManager:
                     path=path,
                 )
         session._doc, session._header, session.path = doc, read_header(doc, path), path
+
+    def _read_for_write(self, session: Session) -> tuple[Path, SessionDocument, bytes]:
+        """The session's file as it is now (found again by id if it was moved or renamed)."""
+        assert session.path is not None
+        # Write to the file itself, never over a symlink (nor out of the vault).
+        path = self.vault.resolve_inside(session.path)
+        try:
+            doc, data = read_session_file(path, self.max_mb)
+            if str(doc.meta.get("id")) != session.id:
+                raise FileNotFoundError(path)
+        except FileNotFoundError:
+            moved = self.load(session.id).path  # moved or renamed by the user
+            assert moved is not None
+            path = moved
+            doc, data = read_session_file(path, self.max_mb)
+        session.path = path
+        return path, doc, data
 
     def link(self, child: Session | str, parent: Session | str | None) -> Session:
         """Make ``parent`` the parent of ``child`` (None unlinks); refuses to make a cycle."""

@@ -7,6 +7,7 @@ Nothing here knows the session format; it only guarantees that what is written l
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -15,9 +16,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from amos_vault.config import Settings, load_settings
 from amos_vault.errors import (
+    ConflictError,
     LockTimeoutError,
     StorageError,
     UnsafePathError,
@@ -113,6 +116,79 @@ def atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(path.parent)
+
+
+def replace_file(path: Path, data: bytes, expected: bytes) -> bool:
+    """Put ``data`` at ``path`` whole or not at all, but only over ``expected``.
+
+    Like `atomic_write`, but the last step swaps the temp file and ``path`` in one atomic step
+    (Linux ``renameat2(RENAME_EXCHANGE)``), so the file that was there the instant before is
+    still at hand. If it is not ``expected`` (another program, e.g. an editor, which takes
+    no lock of ours, saved after the caller's last look), it is swapped straight back: the
+    other program's save stays, ours is dropped, and this returns False so the caller can
+    re-read and merge. Where the system cannot swap, it is a plain rename (the caller's own
+    check just before is all there is). `FileNotFoundError` when ``path`` is gone;
+    `StorageError` when the file system refuses (and no temp file is left).
+    """
+    mode = path.stat().st_mode & 0o777
+    try:
+        with storage_errors(path):
+            return _swap_in(path, data, expected, mode)
+    except StorageError as exc:
+        if exc.errno == errno.ENOENT and path.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "moved or deleted meanwhile", str(path)) from exc
+        raise
+
+
+def _swap_in(path: Path, data: bytes, expected: bytes, mode: int) -> bool:
+    tmp = _synced_temp(path, data, mode)
+    try:
+        if not _exchange(tmp, path):
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+            return True
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if tmp.read_bytes() == expected:
+        tmp.unlink()
+        _fsync_dir(path.parent)
+        return True
+    _exchange(tmp, path)  # their save back in place; ours was on disk for microseconds
+    if tmp.read_bytes() != data:  # yet another save landed in those microseconds: keep it
+        raise ConflictError(
+            f"{path} was saved twice by another program while amos-vault wrote it; "
+            f"the other version is kept as {tmp.name}",
+            hint="compare the two, keep what you want, then try again",
+            path=path,
+        )
+    tmp.unlink()
+    _fsync_dir(path.parent)
+    return False
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap the names ``first`` and ``second`` atomically; False where that is not possible."""
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            _renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", False)
+        except (OSError, AttributeError):
+            _renameat2 = False
+    if not _renameat2:
+        return False
+    a, b = os.fsencode(first), os.fsencode(second)
+    if _renameat2(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False  # this file system (or kernel) cannot swap: a plain rename does
+    raise OSError(code, os.strerror(code), str(second))
 
 
 def file_stamp(path: Path) -> tuple[int, int, int] | None:

@@ -330,3 +330,19 @@ def test_notes_above_the_first_message_are_searchable(mirror: ActiveMirror, embe
     assert any(h.kind == "session" and h.path == "sessions/notes.md" for h in hits)
     full_text = SearchEngine(mirror.vault, mirror.cache_dir, use_model=False)
     assert full_text.search(MemoryQuery("zebra31", k=1)).hits[0].kind == "session"
+
+
+def test_a_message_id_pasted_twice_still_finds_both_messages(
+    mirror: ActiveMirror, embedder
+) -> None:
+    # Found by the concurrency soak: two messages with one ^id were one chunk key, and
+    # search (and the vectors) kept only one of them.
+    pasted = mirror.vault.sessions_dir / "pasted.md"
+    header = "**user** · 2026-12-02 02:26:14Z ^m-08c8318a\n\n"
+    pasted.write_text(f"---\nid: p1\n---\n\n{header}About the otter.\n\n{header}About the heron.\n")
+    engine = make_engine(mirror, embedder)
+    engine.sync()
+    for word in ("otter", "heron"):
+        hits = engine.search(MemoryQuery(word, k=3, kinds=("message",))).hits
+        assert any(word in hit.text for hit in hits), word
+    assert engine.status()["vectors"] == engine.status()["chunks"] == 3

@@ -199,6 +199,20 @@ def test_ids_derived_for_hand_written_headers_are_written_at_the_next_save() -> 
     assert out.replace(f" ^{derived}", "") == HAND_WRITTEN
 
 
+def test_a_header_typed_again_in_the_same_second_gets_its_own_id() -> None:
+    # Found by the concurrency soak: a hand-typed message gets its derived id written at the
+    # next save; another one typed in the same second must not derive that same id again.
+    typed = "\n**user** · 2026-12-02 02:26:14Z\n\nTyped {n}.\n"
+    doc = parse_session_bytes(("---\nid: s\n---\n" + typed.format(n=1)).encode())
+    doc.write_derived_ids()
+    again = parse_session_bytes(doc.render() + typed.format(n=2).encode())
+    first, second = (m.id for m in again.messages)
+    assert first != second and not again.problems
+    again.write_derived_ids()
+    saved = parse_session_bytes(again.render())
+    assert [m.id for m in saved.messages] == [first, second] and not saved.problems
+
+
 def test_unclosed_front_matter_is_an_error_on_line_1() -> None:
     with pytest.raises(ParseError) as info:
         parse_session_bytes(b"---\nid: x\ntitle: never closed\n")

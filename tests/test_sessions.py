@@ -270,6 +270,93 @@ def test_an_editor_save_during_a_write_is_not_overwritten(mirror: ActiveMirror) 
     assert again.status == "paused" and again.messages[0].content == "first, edited by hand"
 
 
+def _save_as_editor(path: Path, text: str) -> None:
+    """Save ``text`` the way editors do: a temp file renamed over the file."""
+    tmp = path.with_name(f".{path.name}.editor.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def test_an_editor_save_in_the_instant_before_the_rename_is_merged(
+    mirror: ActiveMirror, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by the concurrency soak: an editor that saves after the last check and before
+    # the rename (the writer's fsync is in between) had its edit overwritten.
+    import amos_vault.sessions as sessions_module
+
+    session = mirror.create_session("Window")
+    session.add_message("user", "first")
+    assert session.path is not None
+    path = session.path
+    real = sessions_module.replace_file
+    calls = []
+
+    def editor_saves_first(target: Path, data: bytes, expected: bytes) -> bool:
+        if not calls:
+            text = target.read_text().replace("first", "first, edited by hand")
+            _save_as_editor(target, text + "\n**user** · 2026-12-02 10:00:00Z\n\nTyped.\n")
+        calls.append(target)
+        return real(target, data, expected)
+
+    monkeypatch.setattr(sessions_module, "replace_file", editor_saves_first)
+    with caplog.at_level("INFO", logger="amos_vault.sessions"):
+        added = session.add_message("assistant", "the reply")
+    messages = mirror.load_session(session.id).messages
+    assert [m.content for m in messages] == ["first, edited by hand", "Typed.", "the reply"]
+    assert messages[-1].id == added.id and len(calls) == 2
+    assert "merging" in caplog.text
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_a_broken_editor_save_in_that_instant_is_kept_and_reported(
+    mirror: ActiveMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import amos_vault.sessions as sessions_module
+    from amos_vault.errors import ParseError
+
+    session = mirror.create_session("Broken")
+    assert session.path is not None
+    real = sessions_module.replace_file
+    broken = "---\nid: [unclosed\n---\nhalf-typed front-matter\n"
+
+    def editor_saves_first(target: Path, data: bytes, expected: bytes) -> bool:
+        if not target.read_text().startswith(broken):
+            _save_as_editor(target, broken)
+        return real(target, data, expected)
+
+    monkeypatch.setattr(sessions_module, "replace_file", editor_saves_first)
+    with pytest.raises(ParseError):
+        session.add_message("user", "never written over their text")
+    assert session.path.read_text() == broken
+
+
+def test_two_saves_in_that_instant_keep_both_and_say_so(
+    mirror: ActiveMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import amos_vault.vault as vault_module
+    from amos_vault.errors import ConflictError
+
+    session = mirror.create_session("Twice")
+    assert session.path is not None
+    path = session.path
+    real = vault_module._exchange
+    swaps: list[int] = []
+
+    def saves_around_each_swap(first: Path, second: Path) -> bool:
+        swaps.append(1)
+        if len(swaps) <= 2:  # an editor saves before our swap, and again before the swap back
+            _save_as_editor(path, path.read_text() + f"\nsave {len(swaps)}\n")
+        return real(first, second)
+
+    monkeypatch.setattr(vault_module, "_exchange", saves_around_each_swap)
+    with pytest.raises(ConflictError) as info:
+        session.add_message("user", "not written")
+    kept = [p for p in path.parent.iterdir() if p.name.startswith(".")]
+    assert len(kept) == 1 and kept[0].name in str(info.value)
+    assert path.read_text().endswith("save 1\n")
+    assert kept[0].read_text().endswith("save 2\n")
+
+
 def test_bad_settings_are_refused_with_the_key(vault_root: Path) -> None:
     from amos_vault.errors import ConfigError
     from amos_vault.vault import Vault
