@@ -8,6 +8,7 @@ file and the code cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -190,6 +191,12 @@ def render_default_config() -> str:
 
 def _coerce(value: Any, default: Any, where: str, path: Path) -> Any:
     expected = type(default)
+    if expected is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"setting {where} must be a finite number, not {value!r}",
+            hint=f"fix it in {path} (the default is {_toml_value(default)})",
+            path=path,
+        )
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is tuple and isinstance(value, list):
@@ -267,6 +274,7 @@ def _check(settings: Settings, path: Path) -> Settings:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL_DAYS = 3650  # longer cannot be scheduled (and "off" says it better)
 
 
 def parse_schedule(text: str) -> tuple[str, Any]:
@@ -278,7 +286,13 @@ def parse_schedule(text: str) -> tuple[str, Any]:
     if len(words) == 2 and words[0] == "every":
         amount, unit = words[1][:-1], words[1][-1:]
         if unit in _UNITS and amount.replace(".", "", 1).isdigit() and float(amount) > 0:
-            return "interval", float(amount) * _UNITS[unit]
+            seconds = float(amount) * _UNITS[unit]
+            if seconds > MAX_INTERVAL_DAYS * 86400:
+                raise ValueError(
+                    f"is longer than {MAX_INTERVAL_DAYS} days (use \"off\" to never run it): "
+                    f"{text!r}"
+                )
+            return "interval", seconds
     if len(words) == 6 and words[0] == "cron":
         from apscheduler.triggers.cron import CronTrigger  # only when a cron is written
 
