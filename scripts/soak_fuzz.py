@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1388,13 +1388,22 @@ TARGET_TYPES: dict[str, type[Target]] = {
 # -- the runner --------------------------------------------------------------------------------
 
 
-def run_target(name: str, examples: int, work: Path, seed: int = 0) -> Tally:
-    """Feed ``examples`` generated inputs (at least) to one target; returns its figures."""
+def run_target(
+    name: str,
+    examples: int,
+    work: Path,
+    seed: int = 0,
+    first: Callable[[Any], None] | None = None,
+) -> Tally:
+    """Feed ``examples`` generated inputs (at least) to one target; returns its figures.
+    ``first``, if given, is called with the ready target before the generated inputs."""
     tally = Tally()
     target = TARGET_TYPES[name](work)
     started = time.monotonic()
     target.setup()
     try:
+        if first is not None:
+            first(target)
         rounds = 0
         while tally.inputs < examples:
             remaining = examples - tally.inputs
