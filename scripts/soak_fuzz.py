@@ -74,6 +74,7 @@ TARGETS = ("session", "note", "config", "query", "socket")
 INPUT_SECONDS = 20  # an input taking longer than this is a hang
 SOCKET_SECONDS = 30.0  # a request the daemon leaves unanswered this long is a hang
 MAX_KEPT = 20  # crash descriptions kept per target
+ROUND = 1000  # inputs per hypothesis run: a fresh run (next seed) after each keeps memory flat
 
 SESSION = """---
 id: {id}
@@ -1410,7 +1411,7 @@ def run_target(
 
             @hypothesis_seed(seed * 1000 + rounds)
             @settings(
-                max_examples=remaining,
+                max_examples=min(remaining, ROUND),
                 deadline=None,
                 database=None,
                 phases=[Phase.generate],
@@ -1491,6 +1492,49 @@ def summary_line(data: dict[str, Any]) -> str:
     )
 
 
+def print_target(name: str, t: Tally) -> None:
+    print(
+        f"  {name}: inputs={t.inputs} typed_errors={t.typed_errors} crashes={t.crashes} "
+        f"files_changed={t.files_changed} roundtrip_mismatches={t.roundtrip_mismatches} "
+        f"in {t.seconds:.1f} s  {json.dumps(t.details, sort_keys=True)}",
+        flush=True,
+    )
+    for failure in t.failures:
+        print(f"    problem: {failure}", flush=True)
+
+
+def run_in_parallel(targets: list[str], examples: int, seed: int, jobs: int) -> dict[str, Tally]:
+    """Each target in a child process of its own (this script), ``jobs`` at a time."""
+    results: dict[str, Tally] = {}
+    with tempfile.TemporaryDirectory(prefix="amos-fuzz-jobs-") as temp:
+        waiting = list(targets)
+        running: dict[str, subprocess.Popen[bytes]] = {}
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                name = waiting.pop(0)
+                command = [sys.executable, __file__, "--targets", name, "--jobs", "1"]
+                command += ["--examples", str(examples), "--seed", str(seed)]
+                command += ["--json", str(Path(temp) / f"{name}.json")]
+                running[name] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            for name, child in list(running.items()):
+                if child.poll() is None:
+                    continue
+                del running[name]
+                path = Path(temp) / f"{name}.json"
+                if not path.exists():
+                    tally = Tally()
+                    tally.crash(f"the {name} run exited {child.returncode} without figures")
+                else:
+                    data = json.loads(path.read_text())["targets"][name]
+                    tally = Tally(
+                        **{k: v for k, v in data.items() if k in Tally.__dataclass_fields__}
+                    )
+                results[name] = tally
+                print_target(name, tally)
+            time.sleep(0.5)
+    return {name: results[name] for name in targets}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="soak.py fuzz",
@@ -1507,23 +1551,24 @@ def main(argv: list[str]) -> int:
         "--seed", type=int, default=0, help="hypothesis seed (same seed, same inputs)"
     )
     parser.add_argument("--json", type=Path, help="write the figures (and the crashes found) here")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(len(TARGETS), os.cpu_count() or 1),
+        help="targets run at once, each in a process of its own (default: one per core)",
+    )
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
         parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
-    results = {}
-    for name in targets:
-        results.update(run([name], args.examples, args.seed))
-        t = results[name]
-        print(
-            f"  {name}: inputs={t.inputs} typed_errors={t.typed_errors} crashes={t.crashes} "
-            f"files_changed={t.files_changed} roundtrip_mismatches={t.roundtrip_mismatches} "
-            f"in {t.seconds:.1f} s  {json.dumps(t.details, sort_keys=True)}",
-            flush=True,
-        )
-        for failure in t.failures:
-            print(f"    problem: {failure}", flush=True)
+    results: dict[str, Tally] = {}
+    if args.jobs > 1 and len(targets) > 1:
+        results = run_in_parallel(targets, args.examples, args.seed, args.jobs)
+    else:
+        for name in targets:
+            results.update(run([name], args.examples, args.seed))
+            print_target(name, results[name])
     data = figures(results)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
