@@ -289,8 +289,7 @@ def parse_schedule(text: str) -> tuple[str, Any]:
             seconds = float(amount) * _UNITS[unit]
             if seconds > MAX_INTERVAL_DAYS * 86400:
                 raise ValueError(
-                    f"is longer than {MAX_INTERVAL_DAYS} days (use \"off\" to never run it): "
-                    f"{text!r}"
+                    f'is longer than {MAX_INTERVAL_DAYS} days (use "off" to never run it): {text!r}'
                 )
             return "interval", seconds
     if len(words) == 6 and words[0] == "cron":
