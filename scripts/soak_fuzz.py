@@ -74,7 +74,7 @@ TARGETS = ("session", "note", "config", "query", "socket")
 INPUT_SECONDS = 20  # an input taking longer than this is a hang
 SOCKET_SECONDS = 30.0  # a request the daemon leaves unanswered this long is a hang
 MAX_KEPT = 20  # crash descriptions kept per target
-ROUND = 1000  # inputs per hypothesis run: a fresh run (next seed) after each keeps memory flat
+ROUND = 500  # inputs per hypothesis run: a fresh run (next seed) after each keeps memory flat
 
 SESSION = """---
 id: {id}
@@ -1429,6 +1429,13 @@ def run_target(
 
             feed()
             rounds += 1
+            print(
+                f"  [{name}] {tally.inputs}/{examples} inputs: typed_errors={tally.typed_errors} "
+                f"crashes={tally.crashes} files_changed={tally.files_changed} "
+                f"roundtrip_mismatches={tally.roundtrip_mismatches} "
+                f"at {time.monotonic() - started:.0f} s",
+                flush=True,
+            )
             if rounds > 50:  # pragma: no cover - the strategies cannot run dry this fast
                 break
     finally:
@@ -1509,30 +1516,45 @@ def run_in_parallel(targets: list[str], examples: int, seed: int, jobs: int) -> 
     with tempfile.TemporaryDirectory(prefix="amos-fuzz-jobs-") as temp:
         waiting = list(targets)
         running: dict[str, subprocess.Popen[bytes]] = {}
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                name = waiting.pop(0)
-                command = [sys.executable, __file__, "--targets", name, "--jobs", "1"]
-                command += ["--examples", str(examples), "--seed", str(seed)]
-                command += ["--json", str(Path(temp) / f"{name}.json")]
-                running[name] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            for name, child in list(running.items()):
-                if child.poll() is None:
-                    continue
-                del running[name]
-                path = Path(temp) / f"{name}.json"
-                if not path.exists():
-                    tally = Tally()
-                    tally.crash(f"the {name} run exited {child.returncode} without figures")
-                else:
-                    data = json.loads(path.read_text())["targets"][name]
-                    tally = Tally(
-                        **{k: v for k, v in data.items() if k in Tally.__dataclass_fields__}
-                    )
-                results[name] = tally
-                print_target(name, tally)
-            time.sleep(0.5)
+        try:
+            _wait_for_children(waiting, running, examples, seed, jobs, Path(temp), results)
+        finally:
+            for child in running.values():  # stopped early: stop them too
+                child.terminate()
+                child.wait()
     return {name: results[name] for name in targets}
+
+
+def _wait_for_children(
+    waiting: list[str],
+    running: dict[str, subprocess.Popen[bytes]],
+    examples: int,
+    seed: int,
+    jobs: int,
+    temp: Path,
+    results: dict[str, Tally],
+) -> None:
+    """Start children up to ``jobs`` at once; read each one's figures when it ends."""
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            name = waiting.pop(0)
+            command = [sys.executable, __file__, "--targets", name, "--jobs", "1"]
+            command += ["--examples", str(examples), "--seed", str(seed)]
+            command += ["--json", str(temp / f"{name}.json")]
+            running[name] = subprocess.Popen(command)  # its lines are printed as they come
+        for name, child in list(running.items()):
+            if child.poll() is None:
+                continue
+            del running[name]
+            path = temp / f"{name}.json"
+            if not path.exists():
+                tally = Tally()
+                tally.crash(f"the {name} run exited {child.returncode} without figures")
+            else:
+                data = json.loads(path.read_text())["targets"][name]
+                tally = Tally(**{k: v for k, v in data.items() if k in Tally.__dataclass_fields__})
+            results[name] = tally
+        time.sleep(0.5)
 
 
 def main(argv: list[str]) -> int:
@@ -1557,7 +1579,10 @@ def main(argv: list[str]) -> int:
         default=min(len(TARGETS), os.cpu_count() or 1),
         help="targets run at once, each in a process of its own (default: one per core)",
     )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # Stopped (SIGTERM): unwind, so a started daemon is stopped and temp folders removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
@@ -1572,7 +1597,8 @@ def main(argv: list[str]) -> int:
     data = figures(results)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    print(summary_line(data))
+    if not args.child:  # a child's figures are in its JSON; the parent prints the one line
+        print(summary_line(data))
     bad = data["crashes"] or data["files_changed"] or data["roundtrip_mismatches"]
     return 1 if bad else 0
 
