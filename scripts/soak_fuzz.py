@@ -1538,7 +1538,7 @@ def _wait_for_children(
     while waiting or running:
         while waiting and len(running) < jobs:
             name = waiting.pop(0)
-            command = [sys.executable, __file__, "--targets", name, "--jobs", "1"]
+            command = [sys.executable, __file__, "--targets", name, "--jobs", "1", "--child"]
             command += ["--examples", str(examples), "--seed", str(seed)]
             command += ["--json", str(temp / f"{name}.json")]
             running[name] = subprocess.Popen(command)  # its lines are printed as they come
