@@ -334,7 +334,14 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         if end >= 0:
             try:
                 front = yaml.safe_load(text[4:end]) or {}
-            except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError):
+            except (
+                yaml.YAMLError,
+                ValueError,
+                TypeError,
+                OverflowError,
+                RecursionError,
+                AttributeError,
+            ):
                 front = {}  # ValueError and the like: values PyYAML cannot build (2026-02-30)
             if not isinstance(front, dict) or shape_problem(front):
                 front = {}

@@ -490,8 +490,9 @@ def _parse_front_matter(fm_lines: list[str], path: Path | None) -> dict[str, Any
         )
     try:
         value = yaml.safe_load(text)
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # PyYAML raises these for values it cannot build, e.g. the date 2026-02-30.
+    except (ValueError, TypeError, OverflowError, RecursionError, AttributeError) as exc:
+        # PyYAML raises these for values it cannot build, e.g. the date 2026-02-30, or
+        # (AttributeError) "!!timestamp" on text that is not a time.
         raise ParseError(
             f"the front-matter holds a value that cannot be read: {exc}",
             hint="fix the value (an impossible date?) between the '---' lines",

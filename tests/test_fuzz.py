@@ -109,6 +109,7 @@ def session(front: str, body: str = "") -> bytes:
             )
         ),
         session("x: " + "[" * 40_000),  # quadratic in PyYAML: minutes
+        session("created: !!timestamp 2026-11-20/x"),  # AttributeError inside PyYAML
         session("x: " + "[" * 150 + "]" * 150),
         session(
             "",
@@ -139,6 +140,7 @@ def test_front_matter_and_metadata_that_loop_explode_or_nest_deep_are_parse_erro
 def test_a_summary_note_with_an_impossible_date_reads_as_no_front_matter() -> None:
     assert split_front_matter("---\ncreated: 2026-02-30\n---\nbody\n") == ({}, "body\n")
     assert split_front_matter("---\na: &a [*a]\n---\nbody\n") == ({}, "body\n")
+    assert split_front_matter("---\nt: !!timestamp -20\n---\nbody\n") == ({}, "body\n")
 
 
 @pytest.mark.parametrize(
