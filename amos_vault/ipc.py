@@ -51,15 +51,23 @@ def read_message(stream: Any) -> dict[str, Any] | None:
         return None
     if len(line) > MAX_MESSAGE:
         raise ValueError("message too long")
-    value = json.loads(line)
+    try:
+        value = json.loads(line)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("a message must be a JSON object")
     return value
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    """One JSON line."""
-    return json.dumps(message, ensure_ascii=False, default=str).encode() + b"\n"
+    """One JSON line (text that is not valid Unicode, such as a lone surrogate echoed back in
+    an error, is written as a JSON escape)."""
+    text = json.dumps(message, ensure_ascii=False, default=str)
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(message, default=str).encode() + b"\n"
 
 
 def request(amos_dir: Path, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from amos_vault.memorynote import (
     text_hash,
 )
 from amos_vault.privacy import is_loopback, is_private
-from amos_vault.sessionfile import dump_yaml_mapping, now_utc
+from amos_vault.sessionfile import dump_yaml_mapping, now_utc, shape_problem
 from amos_vault.sessions import Session, SessionManager
 from amos_vault.summarizer import (
     CandidateFact,
@@ -334,9 +334,18 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         if end >= 0:
             try:
                 front = yaml.safe_load(text[4:end]) or {}
-            except yaml.YAMLError:
+            except (
+                yaml.YAMLError,
+                ValueError,
+                TypeError,
+                OverflowError,
+                RecursionError,
+                AttributeError,
+            ):
+                front = {}  # ValueError and the like: values PyYAML cannot build (2026-02-30)
+            if not isinstance(front, dict) or shape_problem(front):
                 front = {}
-            return (front if isinstance(front, dict) else {}), text[end + 5 :]
+            return front, text[end + 5 :]
     return {}, text
 
 

@@ -9,9 +9,17 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import Any
 
-from amos_vault.errors import AmosError
+from amos_vault.errors import AmosError, InvalidInputError
 
 KINDS = ("message", "session", "fact", "note")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +35,18 @@ class Filters:
     status: str | None = None
     identity: str | None = None
     role: str | None = None
+
+    def __post_init__(self) -> None:
+        # Text that is not valid Unicode (lone surrogates: from JSON "\ud800" escapes, or
+        # undecodable command-line bytes) cannot reach the index; say so here, once.
+        for item in fields(self):
+            value = getattr(self, item.name)
+            for text in value if isinstance(value, tuple) else (value,):
+                if isinstance(text, str) and not _is_unicode(text):
+                    raise InvalidInputError(
+                        f"bad request: query.{item.name} is not valid Unicode text",
+                        hint="remove the undecodable characters (lone surrogates) and retry",
+                    )
 
     def only(self) -> Filters:
         """Just the restrictions (a `MemoryQuery` without its text)."""

@@ -472,11 +472,34 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
     return doc
 
 
+def _flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in ``text`` at most (quotes not considered)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
 def _parse_front_matter(fm_lines: list[str], path: Path | None) -> dict[str, Any]:
+    text = "\n".join(fm_lines)
+    # PyYAML takes time quadratic in the nesting of flow collections: 40,000 '[' take
+    # minutes. Nothing a session needs nests that deep.
+    if _flow_depth(text) > MAX_DEPTH:
+        raise ParseError(
+            f"the front-matter nests '[' or '{{' more than {MAX_DEPTH} levels deep",
+            hint="fix the YAML between the '---' lines (quote a value full of brackets)",
+            path=path,
+            line=2,
+        )
     try:
-        value = yaml.safe_load("\n".join(fm_lines))
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # PyYAML raises these for values it cannot build, e.g. the date 2026-02-30.
+        value = yaml.safe_load(text)
+    except (ValueError, TypeError, OverflowError, RecursionError, AttributeError) as exc:
+        # PyYAML raises these for values it cannot build, e.g. the date 2026-02-30, or
+        # (AttributeError) "!!timestamp" on text that is not a time.
         raise ParseError(
             f"the front-matter holds a value that cannot be read: {exc}",
             hint="fix the value (an impossible date?) between the '---' lines",
@@ -501,7 +524,50 @@ def _parse_front_matter(fm_lines: list[str], path: Path | None) -> dict[str, Any
             path=path,
             line=2,
         )
+    problem = shape_problem(value)
+    if problem:
+        raise ParseError(
+            f"the front-matter {problem}",
+            hint="YAML aliases (*name) that refer to themselves or repeat each other cannot be "
+            "read; write the values out",
+            path=path,
+            line=2,
+        )
     return {str(k): v for k, v in value.items()}
+
+
+MAX_DEPTH = 100
+MAX_VALUES = 100_000
+
+
+def shape_problem(value: Any) -> str | None:
+    """Why parsed YAML or JSON data is too deep or too big to handle (None when it is fine).
+
+    YAML aliases can make a value that contains itself (``a: &a [*a]``) or that repeats a
+    value exponentially often (a "billion laughs"); comparing, copying or writing either
+    never ends or overflows the stack, so such data is refused when read."""
+    count = 0
+
+    def walk(node: Any, depth: int) -> str | None:
+        nonlocal count
+        count += 1
+        if depth > MAX_DEPTH:
+            return f"is nested more than {MAX_DEPTH} levels deep (does an alias contain itself?)"
+        if count > MAX_VALUES:
+            return f"holds more than {MAX_VALUES} values (aliases repeating each other?)"
+        if isinstance(node, dict):
+            children = [*node.keys(), *node.values()]
+        elif isinstance(node, list | tuple | set):
+            children = list(node)
+        else:
+            return None
+        for child in children:
+            problem = walk(child, depth + 1)
+            if problem:
+                return problem
+        return None
+
+    return walk(value, 0)
 
 
 def _header_stamp(line: str) -> dt.datetime | None:
@@ -542,11 +608,14 @@ def _parse_block(
     if index < len(block) and (meta_match := META_RE.match(block[index])):
         try:
             metadata = json.loads(meta_match.group("json"))
-        except ValueError:
+        except (ValueError, RecursionError):
+            metadata = _MISSING  # type: ignore[assignment]
+        if isinstance(metadata, dict) and shape_problem(metadata):
             metadata = _MISSING  # type: ignore[assignment]
         if not isinstance(metadata, dict):
             raise ParseError(
-                "the message metadata comment does not hold a JSON object",
+                "the message metadata comment does not hold a JSON object (or one nested "
+                f"more than {MAX_DEPTH} levels deep)",
                 hint='write it as <!-- amos-meta: {"key": "value"} -->, or delete the line',
                 path=path,
                 line=line + index,
@@ -569,7 +638,7 @@ def read_session_file(path: Path, max_mb: float) -> tuple[SessionDocument, bytes
     """Read and parse ``path``; refuses files over ``max_mb`` MiB (checked before reading)."""
     try:
         size = path.stat().st_size
-        if size > int(max_mb * 2**20):
+        if size > max_mb * 2**20:
             shown = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size} bytes"
             raise ParseError(
                 f"file is {shown}, over the {max_mb:g} MiB limit for session files",
