@@ -130,11 +130,21 @@ def _split_fields(body: str) -> tuple[str, list[tuple[str, str]]]:
     text = " ".join(part.strip() for part in text_parts if part.strip())
     while True:  # "text pinned:: true" (unbracketed, at the end)
         trailing = _TRAILING_FIELD.search(text)
-        if trailing is None:
-            break
+        if trailing is None or not _balanced(trailing.group("value")):
+            break  # an unbalanced value ("topic:: [[x") is text, as in a bracketed field
         fields.insert(0, (trailing.group("key"), trailing.group("value")))
         text = text[: trailing.start()].rstrip()
     return text, fields
+
+
+def _balanced(value: str) -> bool:
+    """Whether every ``]`` in ``value`` closes a ``[`` before it, and every ``[`` is closed."""
+    depth = 0
+    for char in value:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _date(value: str) -> dt.date | None:

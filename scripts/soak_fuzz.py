@@ -1137,7 +1137,7 @@ class NoteTarget(FileTarget):
         for fact in note.facts.values():  # what we write of a fact, we read back the same
             words = [fact.text, *(value for _key, value in fact.extra)]
             if any(mark in word for word in words for mark in ("::", "[", "]", "^")):
-                continue  # field syntax in a fact's own words: see the report (not escaped)
+                continue  # field syntax in its own words: not escaped (a known limit, README)
             again = parse_fact_line(render_fact_line(fact), rel, fact.line)
             if again is None or again.text != " ".join(fact.text.split()):
                 tally.roundtrip_mismatches += 1

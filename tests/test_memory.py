@@ -79,6 +79,15 @@ def test_hand_written_lines_are_facts_too() -> None:
     assert parse_fact_line("Just a paragraph.") is None
 
 
+@pytest.mark.parametrize("value", ["[[unclosed", "]]", "]", "a]b["])
+def test_an_unbalanced_trailing_value_is_text_and_reads_back_the_same(value: str) -> None:
+    # Found by fuzzing: "topic:: [[unclosed" was a field that, written back bracketed, was not.
+    fact = parse_fact_line(f"- Caroline likes tea. topic:: {value} ^f-1a2b3c4d")
+    assert fact is not None and fact.topic == "" and fact.text.endswith(f"topic:: {value}")
+    again = parse_fact_line(render_fact_line(fact))
+    assert again is not None and (again.text, again.topic) == (fact.text, fact.topic)
+
+
 def test_fingerprint_ignores_case_and_punctuation() -> None:
     assert fingerprint("Ana likes  TEA!") == fingerprint("ana likes tea")
     assert fingerprint("Ana likes tea") != fingerprint("Ana likes coffee")
