@@ -562,7 +562,7 @@ def rebuild_results(root: Path, work: Path, embedder: Any) -> dict[str, list[dic
     shutil.copy2(root / ".amos" / "config.toml", work / ".amos" / "config.toml")
     engine = SearchEngine(Vault.open(work), user_cache_dir(), embedder=embedder)
     engine.sync(rebuild=True)
-    return {q: [h.to_dict() for h in engine.search(MemoryQuery(q, k=10)).hits] for q in QUERIES}
+    return {q: [h.to_dict() for h in engine.search(MemoryQuery(q, k=30)).hits] for q in QUERIES}
 
 
 def _brief(hits: Sequence[dict[str, Any]]) -> str:
@@ -828,7 +828,7 @@ def run(args: argparse.Namespace) -> Figures:
                         problems.append(f"search differs from a fresh rebuild for {bad}")
                         for q in bad[:2]:
                             print(f"    {q!r}: daemon {_brief(got[q] if got else [])}", flush=True)
-                            print(f"    {q!r}: rebuild {_brief(want_hits[q][:10])}", flush=True)
+                            print(f"    {q!r}: rebuild {_brief(want_hits[q])}", flush=True)
                 else:
                     problems.append(why)
             finally:
