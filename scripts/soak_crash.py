@@ -177,8 +177,24 @@ def _daemon_child(marks_path: str, cli_args: list[str]) -> int:
         original_write(path, data)
         mark("write-", str(path))
 
+    original_replace, original_new = vault_mod.replace_file, vault_mod.write_new_file
+
+    def replace(path: Path, data: bytes, expected: bytes) -> bool:
+        mark("write+", hashlib.sha256(data).hexdigest(), str(path))
+        swapped = original_replace(path, data, expected)
+        mark("write-", str(path))
+        return swapped
+
+    def write_new(path: Path, data: bytes) -> bool:
+        mark("write+", hashlib.sha256(data).hexdigest(), str(path))
+        written = original_new(path, data)
+        mark("write-", str(path))
+        return written
+
+    # Every way the daemon puts a vault file in place (memory notes, session files).
     memory.atomic_write = write  # type: ignore[attr-defined]
-    sessions.atomic_write = write  # type: ignore[attr-defined]
+    sessions.replace_file = replace  # type: ignore[attr-defined]
+    sessions.write_new_file = write_new  # type: ignore[attr-defined]
     job = jobs_mod.JOBS["consolidate"]
     original_run = job.run
 
