@@ -598,8 +598,11 @@ def daemon_results(daemon: DaemonProcess) -> dict[str, list[dict[str, Any]]] | N
 
 
 def settle(daemon: DaemonProcess, timeout: float) -> str | None:
-    """Wait until the daemon watches, has nothing to consolidate and nothing queued; returns
-    why not (None once settled)."""
+    """Wait until the daemon watches, has nothing queued, and a whole consolidation pass found
+    no session due after its last other activity; returns why not (None once settled).
+
+    With the job every second and a vault of hundreds of sessions, a pass that finds nothing
+    due takes about half of each second, so those passes do not count as activity."""
     from amos_vault.sync import Manifest, plan_changes
     from amos_vault.vault import Vault
 
@@ -611,21 +614,16 @@ def settle(daemon: DaemonProcess, timeout: float) -> str | None:
             return f"the daemon exited with status {daemon.proc.returncode}"
         status = (daemon.ask({"op": "status"}, timeout=10) or {}).get("status")
         lines = daemon.lines()
-        ends = [w for w in lines if w[1] == "consolidate-"]
-        idle = (
+        if (
             status is not None
             and status.get("phase") == "watching"
             and not status.get("queue")
-            and phase_at(lines) == "idle"
-            and bool(ends)
-            and json.loads(" ".join(ends[-1][2:])) == "no session due"
-        )
-        if idle:
+            and _quiet_after_noop_pass(lines)
+        ):
             now = time.monotonic()
-            last_mark = float(lines[-1][0]) if lines else 0.0
             if quiet_since is None:
                 quiet_since = now
-            if now - quiet_since > 0.6 and now - last_mark > 0.6:
+            if now - quiet_since > 0.6:
                 manifest = Manifest.load(vault.amos_dir / "index" / "files.json")
                 if plan_changes(vault, manifest).is_empty():
                     return None
@@ -634,6 +632,27 @@ def settle(daemon: DaemonProcess, timeout: float) -> str | None:
             quiet_since = None
         time.sleep(0.2)
     return f"the daemon did not settle within {timeout:g} s"
+
+
+def _noop_pass(words: list[str]) -> bool:
+    return words[1] == "consolidate+" or (
+        words[1] == "consolidate-" and json.loads(" ".join(words[2:])) == "no session due"
+    )
+
+
+def _quiet_after_noop_pass(lines: list[list[str]]) -> bool:
+    """No sync is open, nothing but no-op consolidation passes for 0.6 s, and one such pass
+    began and ended after the last other mark."""
+    activity = [w for w in lines if not _noop_pass(w)]
+    syncing = sum({"sync+": 1, "sync-": -1}.get(w[1], 0) for w in activity)
+    last_activity = float(activity[-1][0]) if activity else 0.0
+    starts = [float(w[0]) for w in lines if w[1] == "consolidate+"]
+    first = next((start for start in starts if start > last_activity), None)
+    full_pass = first is not None and any(
+        float(w[0]) > first for w in lines if w[1] == "consolidate-"
+    )
+    marks_clock = time.monotonic()  # the marks are stamped with time.monotonic() too
+    return syncing <= 0 and full_pass and marks_clock - last_activity > 0.6
 
 
 # -- the soak --------------------------------------------------------------------------------
