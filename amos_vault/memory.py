@@ -619,14 +619,23 @@ class MemoryManager:
 
     def apply(self, plan: ConsolidationPlan) -> None:
         """Write ``plan``. Raises `ConflictError` when a file changed since it was planned."""
-        # Facts first, then summaries (a summary marks its session as done), then the record
-        # of what was written, then the sessions' links (a failing link is only logged).
-        self._write(plan.changes, plan.state)
+        # The sessions' links first, then facts, then summaries, then the record of what was
+        # written. A summary marks its session as done, so it comes last: a session whose
+        # link could not be written (or a crash before its summary) is consolidated again
+        # next time, and what its messages taught is not learned twice.
+        changes = dict(plan.changes)
         for session_id, link in plan.links:
             try:
                 self.sessions.set_field(session_id, "summary", link)
             except AmosError as exc:
-                log.warning("could not link session %s to its summary: %s", session_id, exc)
+                log.warning(
+                    "could not link session %s to its summary (%s); it is consolidated again "
+                    "next time",
+                    session_id,
+                    exc,
+                )
+                changes.pop(link.removeprefix("[[").removesuffix("]]") + ".md", None)
+        self._write(changes, plan.state)
 
     def _save_state(self, state: dict[str, Any]) -> None:
         atomic_write(

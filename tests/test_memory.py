@@ -4,6 +4,7 @@ contradictions, the user's edits and deletions, forget, and the link back to eac
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import re
 from collections.abc import Iterator
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from amos_vault.errors import InvalidInputError
+import amos_vault.sessions as sessions_module
+from amos_vault.errors import InvalidInputError, storage_error
 from amos_vault.memory import FactNotFoundError
 from amos_vault.memorynote import fingerprint, parse_fact_line, render_fact_line
 from amos_vault.mirror import ActiveMirror
@@ -193,6 +195,34 @@ def test_consolidation_writes_facts_and_a_summary_linked_both_ways(
 
     again = mirror.memory.consolidate()
     assert again.is_empty and not again.sessions  # nothing new: nothing done
+
+
+def test_a_session_that_cannot_be_linked_is_consolidated_again_next_time(
+    mirror: ActiveMirror, vault_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = _session(mirror, "Tea", [("user", "I love green tea.")])
+    before = session.path.read_bytes()  # type: ignore[union-attr]
+
+    def disk_full(path: Path, data: bytes, expected: bytes) -> bool:
+        raise storage_error(OSError(errno.ENOSPC, "No space left on device"), path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sessions_module, "replace_file", disk_full)
+        mirror.memory.consolidate()
+    # The session file is as it was, and without its summary the session is still due.
+    assert session.path.read_bytes() == before  # type: ignore[union-attr]
+    assert not list((vault_root / "memory" / "summaries").glob("*.md"))
+    assert [s.id for s in mirror.memory.due()] == [session.id]
+    assert len(_fact_lines(vault_root, "preference")) == 1
+
+    again = mirror.memory.consolidate()  # the disk has room again
+    assert again.sessions == [session.id] and not again.added  # learned once, not twice
+    session.refresh()
+    summaries = list((vault_root / "memory" / "summaries").glob("*.md"))
+    rel = summaries[0].relative_to(vault_root).as_posix().removesuffix(".md")
+    assert session.front_matter["summary"] == f"[[{rel}]]"
+    assert len(_fact_lines(vault_root, "preference")) == 1
+    assert mirror.memory.due() == []
 
 
 def test_only_settled_sessions_are_due(mirror: ActiveMirror) -> None:
