@@ -169,32 +169,21 @@ def _daemon_child(marks_path: str, cli_args: list[str]) -> int:
         mark("commit-")
 
     sync_mod._apply_batch, sync_mod._commit = batch, commit  # type: ignore[assignment]
-    original_write = vault_mod.atomic_write
 
-    def write(path: Path, data: bytes) -> None:
-        # Announce the whole content first: after a kill the file must hold this or the old.
-        mark("write+", hashlib.sha256(data).hexdigest(), str(path))
-        original_write(path, data)
-        mark("write-", str(path))
+    def announced(original: Any) -> Any:
+        def write(path: Path, data: bytes, **options: Any) -> Any:
+            # Announce the whole content first: after a kill the file must hold this or the old.
+            mark("write+", hashlib.sha256(data).hexdigest(), str(path))
+            result = original(path, data, **options)
+            mark("write-", str(path))
+            return result
 
-    original_replace, original_new = vault_mod.replace_file, vault_mod.write_new_file
-
-    def replace(path: Path, data: bytes, expected: bytes) -> bool:
-        mark("write+", hashlib.sha256(data).hexdigest(), str(path))
-        swapped = original_replace(path, data, expected)
-        mark("write-", str(path))
-        return swapped
-
-    def write_new(path: Path, data: bytes) -> bool:
-        mark("write+", hashlib.sha256(data).hexdigest(), str(path))
-        written = original_new(path, data)
-        mark("write-", str(path))
-        return written
+        return write
 
     # Every way the daemon puts a vault file in place (memory notes, session files).
-    memory.atomic_write = write  # type: ignore[attr-defined]
-    sessions.replace_file = replace  # type: ignore[attr-defined]
-    sessions.write_new_file = write_new  # type: ignore[attr-defined]
+    memory.atomic_write = announced(vault_mod.atomic_write)  # type: ignore[attr-defined]
+    sessions.replace_file = announced(vault_mod.replace_file)  # type: ignore[attr-defined]
+    sessions.write_new_file = announced(vault_mod.write_new_file)  # type: ignore[attr-defined]
     job = jobs_mod.JOBS["consolidate"]
     original_run = job.run
 
@@ -467,6 +456,28 @@ def check_files(root: Path, record: Record, marks: Path) -> list[str]:
                     problems.append(f"{rel}: does not parse: {exc}")
     for rel in sorted(set(record.messages) - seen):
         problems.append(f"{rel}: missing")
+    return problems
+
+
+def check_links(root: Path) -> list[str]:
+    """Problems with the links between sessions and their summaries, once settled: each
+    summary's session links to it, and each session's link leads to a summary."""
+    from amos_vault.memory import split_front_matter
+    from amos_vault.sessionfile import parse_session_bytes
+
+    problems: list[str] = []
+    links: dict[str, tuple[str, Any]] = {}  # session id -> (file, its summary link)
+    for path in sorted((root / "sessions").rglob("*.md")):
+        meta = parse_session_bytes(path.read_bytes(), path).meta
+        links[str(meta.get("id"))] = (path.relative_to(root).as_posix(), meta.get("summary"))
+    for path in sorted((root / "memory" / "summaries").glob("*.md")):
+        rel = path.relative_to(root).as_posix()
+        session_id = str(split_front_matter(path.read_text("utf-8"))[0].get("session_id"))
+        if session_id in links and links[session_id][1] != f"[[{rel.removesuffix('.md')}]]":
+            problems.append(f"{links[session_id][0]}: not linked to its summary {rel}")
+    for session_file, link in links.values():
+        if link and not (root / f"{str(link).strip('[]')}.md").is_file():
+            problems.append(f"{session_file}: its summary link {link} leads nowhere")
     return problems
 
 
@@ -836,6 +847,7 @@ def run(args: argparse.Namespace) -> Figures:
                 if why is None:
                     figures.restarts_ok += 1
                     problems += check_files(root, writer.record, marks)
+                    problems += check_links(root)
                     got = daemon_results(restart)
                     want_hits = rebuild_results(root, work / "rebuild", embedder)
                     mine = index_content(root / ".amos", embedder)
