@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check amos_vault tests scripts
 	$(BIN)/ruff format --check amos_vault tests scripts
 	$(BIN)/mypy amos_vault
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,17 +10,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from amos_vault.errors import AmosError
+    from amos_vault.core.errors import AmosError
+    from amos_vault.files.sessionfile import Message
     from amos_vault.mirror import ActiveMirror
-    from amos_vault.sessionfile import Message
-    from amos_vault.sessions import Session, SessionManager
+    from amos_vault.sessions.manager import Session, SessionManager
 
 _EXPORTS = {
     "ActiveMirror": "amos_vault.mirror",
-    "Session": "amos_vault.sessions",
-    "SessionManager": "amos_vault.sessions",
-    "Message": "amos_vault.sessionfile",
-    "AmosError": "amos_vault.errors",
+    "Session": "amos_vault.sessions.manager",
+    "SessionManager": "amos_vault.sessions.manager",
+    "Message": "amos_vault.files.sessionfile",
+    "AmosError": "amos_vault.core.errors",
 }
 
 __all__ = ["ActiveMirror", "AmosError", "Message", "Session", "SessionManager", "__version__"]

@@ -7,22 +7,22 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amos_vault.config import ollama_host_override, user_cache_dir, user_config_dir
-from amos_vault.errors import IdentityError
-from amos_vault.identity import Identity, load_identity, sign_claim, verify_claim
-from amos_vault.sessions import Session, SessionManager
-from amos_vault.vault import Vault
+from amos_vault.core.config import ollama_host_override, user_cache_dir, user_config_dir
+from amos_vault.core.errors import IdentityError
+from amos_vault.files.identity import Identity, load_identity, sign_claim, verify_claim
+from amos_vault.files.vault import Vault
+from amos_vault.sessions.manager import Session, SessionManager
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from amos_vault.integrity import Finding
-    from amos_vault.memory import MemoryManager
-    from amos_vault.orchestrator import Answer, Orchestrator
-    from amos_vault.query import MemoryQuery
-    from amos_vault.retrieval import SearchResult
-    from amos_vault.search import SearchEngine
-    from amos_vault.sync import Progress, SyncReport
+    from amos_vault.answer.orchestrator import Answer, Orchestrator
+    from amos_vault.files.integrity import Finding
+    from amos_vault.index.query import MemoryQuery
+    from amos_vault.index.retrieval import SearchResult
+    from amos_vault.index.search import SearchEngine
+    from amos_vault.index.sync import Progress, SyncReport
+    from amos_vault.memory.manager import MemoryManager
 
 
 class ActiveMirror:
@@ -114,7 +114,7 @@ class ActiveMirror:
     def check_signatures(self) -> tuple[list[Finding], int]:
         """Every signed session and memory note checked against its signature, and how many
         completed sessions carry none (completed before signing, or without the key)."""
-        from amos_vault.integrity import (
+        from amos_vault.files.integrity import (
             CHECKSUM_KEY,
             SIGNATURE_KEY,
             body_checksum,
@@ -122,7 +122,7 @@ class ActiveMirror:
             session_checksum,
             split_note,
         )
-        from amos_vault.memory import split_front_matter
+        from amos_vault.memory.manager import split_front_matter
 
         identity = self._owner()
         findings, unsigned = [], 0
@@ -174,7 +174,7 @@ class ActiveMirror:
     def engine(self) -> SearchEngine:
         """The vault's search engine (opened, with the embedding model, on first use)."""
         if self._engine is None:
-            from amos_vault.search import SearchEngine
+            from amos_vault.index.search import SearchEngine
 
             self._engine = SearchEngine(self.vault, self.cache_dir)
         return self._engine
@@ -190,7 +190,7 @@ class ActiveMirror:
 
         >>> mirror.search(MemoryQuery("where did we plan to eat?", k=5, tags=("travel",)))
         """
-        from amos_vault.query import MemoryQuery
+        from amos_vault.index.query import MemoryQuery
 
         if isinstance(query, str):
             query = MemoryQuery(query)
@@ -201,8 +201,8 @@ class ActiveMirror:
     # -- memory ----------------------------------------------------------------------------
     @property
     def memory(self) -> MemoryManager:
-        """Consolidation, facts, remember and forget (see `amos_vault.memory`)."""
-        from amos_vault.memory import MemoryManager
+        """Consolidation, facts, remember and forget (see `amos_vault.memory.manager`)."""
+        from amos_vault.memory.manager import MemoryManager
 
         if self._memory is None:
             self._memory = MemoryManager(
@@ -216,7 +216,7 @@ class ActiveMirror:
         return self._memory
 
     def _provider(self) -> Any:
-        from amos_vault.llm import open_provider
+        from amos_vault.llm.providers import open_provider
 
         llm = self.vault.settings.llm
         host = self.llm_host or llm.host
@@ -227,9 +227,9 @@ class ActiveMirror:
         self, *, model: str | None = None, engine: str | None = None, use_model: bool = True
     ) -> Orchestrator:
         """An orchestrator over this vault: the configured (or given) model and engine."""
-        from amos_vault.dialogue import get_engine
-        from amos_vault.llm import LLMError, open_provider
-        from amos_vault.orchestrator import Orchestrator
+        from amos_vault.answer.dialogue import get_engine
+        from amos_vault.answer.orchestrator import Orchestrator
+        from amos_vault.llm.providers import LLMError, open_provider
 
         llm = self.vault.settings.llm
         provider, unavailable = None, None
@@ -254,7 +254,7 @@ class ActiveMirror:
     def _fresh_index(self) -> None:
         import contextlib
 
-        from amos_vault.errors import LockTimeoutError
+        from amos_vault.core.errors import LockTimeoutError
 
         # Another process indexing right now: use the index as it is.
         with contextlib.suppress(LockTimeoutError):

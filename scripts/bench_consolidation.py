@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_locomo import CATEGORIES, build_vault, evidence_of
 
+from amos_vault.index.query import MemoryQuery
 from amos_vault.mirror import ActiveMirror
-from amos_vault.query import MemoryQuery
 
 THRESHOLDS = (0.65, 0.75, 0.85)
 K = 10

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from amos_vault import ipc
+from amos_vault.runtime import ipc
 
 HERE = Path(__file__).resolve().parent
 SESSION = """---

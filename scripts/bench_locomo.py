@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from amos_vault.config import user_cache_dir
+from amos_vault.admin.scaffold import init_vault
+from amos_vault.core.config import user_cache_dir
+from amos_vault.index.query import MemoryQuery
+from amos_vault.index.retrieval import Retriever
 from amos_vault.mirror import ActiveMirror
-from amos_vault.query import MemoryQuery
-from amos_vault.retrieval import Retriever
-from amos_vault.scaffold import init_vault
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 SESSION_KS = (1, 3, 5, 10)

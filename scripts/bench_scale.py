@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from amos_vault.config import user_cache_dir
-from amos_vault.scaffold import init_vault
-from amos_vault.search import SearchEngine
-from amos_vault.sessionfile import Message, SessionDocument
-from amos_vault.vault import Vault
+from amos_vault.admin.scaffold import init_vault
+from amos_vault.core.config import user_cache_dir
+from amos_vault.files.sessionfile import Message, SessionDocument
+from amos_vault.files.vault import Vault
+from amos_vault.index.search import SearchEngine
 
 TOPICS = {
     "travel": "flight hotel train booking itinerary museum beach passport visa luggage city tour",
@@ -137,9 +137,9 @@ def generate(root: Path, sessions: int, key_dir: Path, seed: int = 7) -> int:
 QUERY_CODE = """
 import json, resource, statistics, sys, time
 from pathlib import Path
-from amos_vault.query import MemoryQuery
-from amos_vault.search import SearchEngine
-from amos_vault.vault import Vault
+from amos_vault.index.query import MemoryQuery
+from amos_vault.index.search import SearchEngine
+from amos_vault.files.vault import Vault
 engine = SearchEngine(Vault.open(sys.argv[1]), Path(sys.argv[2]))
 queries = json.loads(sys.argv[3])
 for q in queries[:5]:

@@ -93,7 +93,7 @@ def main() -> None:
         "m = s.add_message('user', 'Remember that I prefer window seats.')\n"
         "print(s.id, s.status, s.link_to(m))\n"
         "print([x.title for x in mirror.list_sessions(tag='travel')])\n"
-        "from amos_vault.query import MemoryQuery\n"
+        "from amos_vault.index.query import MemoryQuery\n"
         "hit = mirror.search(MemoryQuery('seat preference on planes', k=1)).hits[0]\n"
         "print(hit.text, hit.link)\n"
         "sig = mirror.sign({'session': s.id})\n"

@@ -10,8 +10,8 @@
                                                  vault deleted under the daemon
   python scripts/soak.py all                     each of the above with its defaults
 
-Each part lives in scripts/soak_<part>.py with a ``main(argv) -> int``; `--help` on a part lists
-its options. Every part ends with one line of figures and exits 1 when a figure is not what it
+Each part lives in tests/soak/soak_<part>.py with a ``main(argv) -> int``; `--help` on a part
+lists its options. Every part ends with one line of figures and exits 1 when a figure is not what it
 must be. The test suite runs a short version of each part; these are the long ones.
 """
 
@@ -28,7 +28,8 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in (*PARTS, "all"):
         print(__doc__)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    root = Path(__file__).resolve().parent.parent
+    sys.path[:0] = [str(root), str(root / "tests" / "soak")]
     parts = PARTS if argv[0] == "all" else (argv[0],)
     rest = [] if argv[0] == "all" else argv[1:]
     failed = 0

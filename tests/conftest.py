@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from amos_vault.config import user_cache_dir
+from amos_vault.admin.scaffold import init_vault
+from amos_vault.core.config import user_cache_dir
+from amos_vault.index.models import DEFAULT_MODEL_NAME, default_model_dir, model_problems
 from amos_vault.mirror import ActiveMirror
-from amos_vault.models import DEFAULT_MODEL_NAME, default_model_dir, model_problems
-from amos_vault.scaffold import init_vault
+from amos_vault.runtime import ipc
 
 ROOT = Path(__file__).resolve().parent.parent
 # The real embedding model, installed by `make test` (amosvault model install) before pytest.
@@ -92,3 +96,52 @@ def model_dir() -> Path:
     problems = model_problems(REAL_MODEL)
     assert not problems, f"the embedding model is missing ({problems[0]}): run `make test`"
     return REAL_MODEL
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until it is truthy (bounded); returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class DaemonProcess:
+    def __init__(self, vault_root: Path) -> None:
+        self.vault_root = vault_root
+        self.amos = vault_root / ".amos"
+        self.log = vault_root.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "amos_vault", "--vault", str(vault_root), "daemon"],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("wb"),
+        )
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            return ipc.request(self.amos, {"op": "status"}, timeout=5)["status"]
+        except ipc.DaemonUnavailable:
+            return None
+
+    def wait_ready(self) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            assert self.proc.poll() is None, self.log.read_text()
+            status = self.status()
+            return status if status and status["phase"] == "watching" else None
+
+        return wait_for(ready, what="the daemon to be ready")
+
+    def search(self, text: str, **query: Any) -> list[dict[str, Any]]:
+        message = {"op": "search", "query": {"text": text, "k": 10, **query}}
+        return ipc.request(self.amos, message, timeout=30)["hits"]
+
+    def wait_found(self, text: str, predicate: Callable[[list[dict[str, Any]]], bool]) -> None:
+        wait_for(lambda: predicate(self.search(text)), what=f"search for {text!r}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)

@@ -1,0 +1,4 @@
+"""Admin: vault scaffold, doctor, export and git history.
+
+May import: core, files, sessions, index, llm.
+"""

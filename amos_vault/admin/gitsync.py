@@ -1,0 +1,137 @@
+"""Version history: the vault as a git repository, committed now and then by the daemon.
+
+Only settled files are committed: temp files of writes in flight are ignored, and a file
+changed in the last few seconds waits for the next run (an editor may be writing it).
+Derived state under `.amos/` is never committed (the config file is: it is yours).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amos_vault.core.errors import AmosError
+from amos_vault.files.vault import AMOS_DIR, write_new_file
+
+GITIGNORE = f"""# amos-vault: derived state is rebuilt by `amosvault index`; never version it.
+{AMOS_DIR}/*
+!{AMOS_DIR}/config.toml
+# temp files of writes in flight
+.*.tmp
+""".encode()
+_TEMP = re.compile(r"(^|/)\.[^/]+\.[0-9a-f]{8}\.tmp$")
+SETTLE_SECONDS = 2.0
+
+
+class GitError(AmosError):
+    """git is missing, or a git command failed."""
+
+
+@dataclass
+class CommitReport:
+    commit: str = ""
+    message: str = ""
+    files: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # changed too recently: next time
+
+
+def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    if shutil.which("git") is None:
+        raise GitError(
+            "git is not installed, so the vault cannot be versioned",
+            hint='install git (e.g. `apt install git`), or set [git] commit_schedule = "off"',
+        )
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    result = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if check and result.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def is_repository(root: Path) -> bool:
+    return (root / ".git").exists()
+
+
+def init_repository(root: Path) -> bool:
+    """Make ``root`` a git repository that ignores derived state; False when it was one."""
+    write_new_file(root / ".gitignore", GITIGNORE)
+    if is_repository(root):
+        return False
+    _git(root, "init", "--quiet")
+    return True
+
+
+def _identity_args(root: Path) -> list[str]:
+    """A committer identity when the user has none configured (git refuses to commit)."""
+    if _git(root, "config", "user.email", check=False).stdout.strip():
+        return []
+    return ["-c", "user.name=amos-vault", "-c", "user.email=amos-vault@localhost"]
+
+
+def commit_vault(root: Path, settle: float = SETTLE_SECONDS) -> CommitReport | None:
+    """Commit the vault's settled changes; None when it is not a git repository."""
+    if not is_repository(root):
+        return None
+    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    entries = [e for e in status.stdout.split("\0") if e]
+    report = CommitReport()
+    now = time.time()
+    paths: list[str] = []
+    skip_next = False
+    for entry in entries:
+        if skip_next:  # the source path of a rename
+            skip_next = False
+            continue
+        code, path = entry[:2], entry[3:]
+        skip_next = "R" in code or "C" in code
+        derived = path.startswith(AMOS_DIR + "/") and path != f"{AMOS_DIR}/config.toml"
+        if derived or _TEMP.search(path):
+            continue
+        try:
+            changed = (root / path).stat().st_mtime
+        except FileNotFoundError:
+            changed = 0.0  # deleted: settled by definition
+        if now - changed < settle:
+            report.waiting.append(path)
+            continue
+        paths.append(path)
+    if not paths:
+        return report
+    _git(root, "add", "--all", "--", *paths)
+    staged = _git(root, "diff", "--cached", "--name-status", "-z").stdout.split("\0")
+    report.files = [p for p in staged[1::2] if p]
+    if not report.files:
+        return report
+    report.message = _message(root, report.files)
+    _git(root, *_identity_args(root), "commit", "--quiet", "-m", report.message)
+    report.commit = _git(root, "rev-parse", "--short", "HEAD").stdout.strip()
+    return report
+
+
+def _message(root: Path, files: list[str]) -> str:
+    """ "amos-vault: 2 session(s), facts +3 -1" and a body naming each."""
+    diff = _git(root, "diff", "--cached", "-U0", "--no-color").stdout
+    plus = set(re.findall(r"^\+\s*- .*\[type::.*\^(f-[0-9a-z]+)$", diff, re.M))
+    minus = set(re.findall(r"^-\s*- .*\[type::.*\^(f-[0-9a-z]+)$", diff, re.M))
+    # Ids only, never the fact's words: a commit message outlives a fact you later forget.
+    added, removed, changed = sorted(plus - minus), sorted(minus - plus), sorted(plus & minus)
+    sessions = [f for f in files if f.startswith("sessions/") and f.endswith(".md")]
+    others = [f for f in files if not f.startswith(("sessions/", "memory/"))]
+    head = (
+        f"amos-vault: {len(sessions)} session(s), facts +{len(added)} -{len(removed)}"
+        f" ~{len(changed)}"
+    )
+    body = [f"session: {Path(f).stem}" for f in sessions]
+    body += [f"fact +{fid}" for fid in added]
+    body += [f"fact -{fid}" for fid in removed]
+    body += [f"fact ~{fid}" for fid in changed]
+    body += [f"file: {f}" for f in files if f.startswith("memory/") and "summaries/" in f]
+    body += [f"file: {f}" for f in others]
+    return head + ("\n\n" + "\n".join(body) if body else "")

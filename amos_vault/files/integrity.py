@@ -1,0 +1,114 @@
+"""Tamper evidence: content checksums signed with the owner's Ed25519 key, and their check.
+
+A completed session carries ``checksum: sha256:…`` (of its id, title and messages — not of
+its status or other front-matter, which may change later) and ``signature: …`` (the owner's
+signature of ``amos-vault session ID sha256:…``). A memory note amos-vault writes carries the
+same two keys for its body. `verify_vault` recomputes each checksum and checks each signature:
+an edit made after signing is reported (never blocked), a forged or damaged signature too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from amos_vault.files.identity import Identity, verify_claim
+from amos_vault.files.sessionfile import SessionDocument
+
+Signer = Callable[[str], str | None]  # claim -> base64 signature (None: no key here)
+
+CHECKSUM_KEY = "checksum"
+SIGNATURE_KEY = "signature"
+
+
+def session_checksum(doc: SessionDocument) -> str:
+    """``sha256:…`` of what a session says: id, title and every message."""
+    content = {
+        "id": str(doc.meta.get("id", "")),
+        "title": str(doc.meta.get("title", "")),
+        "messages": [
+            [m.id, m.role, m.timestamp.isoformat() if m.timestamp else "", m.content]
+            for m in doc.messages
+        ],
+    }
+    data = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def body_checksum(body: str) -> str:
+    """``sha256:…`` of a note's body (line endings normalised)."""
+    text = "\n".join(body.splitlines())
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def session_claim(session_id: str, checksum: str) -> str:
+    return f"amos-vault session {session_id} {checksum}"
+
+
+def note_claim(name: str, checksum: str) -> str:
+    return f"amos-vault note {name} {checksum}"
+
+
+def sign_session(doc: SessionDocument, signer: Signer | None) -> None:
+    """Put the checksum and its signature in the session's front-matter (when a key is here)."""
+    if signer is None:
+        return
+    checksum = session_checksum(doc)
+    signature = signer(session_claim(str(doc.meta.get("id", "")), checksum))
+    if signature:
+        doc.meta[CHECKSUM_KEY] = checksum
+        doc.meta[SIGNATURE_KEY] = signature
+
+
+def split_note(text: str) -> tuple[list[str], str] | None:
+    """(front-matter lines, body) of a note that has a front-matter block."""
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip("\r") != "---":
+        return None
+    for index in range(1, len(lines)):
+        if lines[index].rstrip("\r") in ("---", "..."):
+            return lines[1:index], "\n".join(lines[index + 1 :])
+    return None
+
+
+def sign_note(name: str, text: str, signer: Signer | None) -> str:
+    """``text`` with its front-matter's checksum and signature set for its body."""
+    parts = split_note(text) if signer is not None else None
+    if parts is None or signer is None:
+        return text
+    front, body = parts
+    checksum = body_checksum(body)
+    signature = signer(note_claim(name, checksum))
+    if not signature:
+        return text
+    kept = [ln for ln in front if not ln.startswith((f"{CHECKSUM_KEY}:", f"{SIGNATURE_KEY}:"))]
+    kept += [f"{CHECKSUM_KEY}: {checksum}", f"{SIGNATURE_KEY}: {signature}"]
+    return "\n".join(["---", *kept, "---", body])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One signed file and what its check found: ok, changed, bad-signature."""
+
+    path: str
+    kind: str  # "session" or "note"
+    state: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "state": self.state, "detail": self.detail}
+
+
+def check(
+    identity: Identity, kind: str, path: str, name: str, recorded: str, signature: str, now: str
+) -> Finding:
+    """Compare the recorded checksum with ``now`` and check the signature of the recorded one."""
+    claim = session_claim(name, recorded) if kind == "session" else note_claim(name, recorded)
+    if not verify_claim(identity, claim, signature):
+        return Finding(path, kind, "bad-signature", "the signature does not match its checksum")
+    if recorded != now:
+        return Finding(path, kind, "changed", "changed since it was signed")
+    return Finding(path, kind, "ok")

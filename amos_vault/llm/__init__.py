@@ -1,0 +1,4 @@
+"""LLM: language-model providers (Ollama) behind one small protocol.
+
+May import: core, files.
+"""

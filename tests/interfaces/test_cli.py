@@ -1,0 +1,155 @@
+"""The real `amosvault` command in subprocesses: output, errors, exit codes, discovery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from amos_vault.admin.scaffold import template_dir
+from amos_vault.core.config import render_default_config
+from tests.conftest import RunCli
+
+
+def test_version_and_help_are_fast_and_import_nothing_heavy() -> None:
+    code = (
+        "import sys; from amos_vault.interfaces.cli import main\n"
+        "heavy = {'cryptography', 'yaml', 'tantivy', 'onnxruntime', 'watchdog', 'apscheduler',\n"
+        "         'mcp', 'pydantic', 'anyio'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    version = subprocess.run(
+        [sys.executable, "-m", "amos_vault", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and version.stdout.startswith("amosvault, version ")
+
+
+def test_a_whole_session_from_the_command_line(run_cli: RunCli, vault_root: Path) -> None:
+    made = run_cli("new", "Plan the MVP", "--tag", "work", "--json")
+    assert made.returncode == 0, made.stderr
+    session_id = json.loads(made.stdout)["id"]
+    assert run_cli("add", session_id[:5], "What goes in the MVP?").returncode == 0
+    piped = run_cli(
+        "add", session_id, "--role", "assistant", "--meta", "model=x", input="Three parts.\n"
+    )
+    assert piped.returncode == 0, piped.stderr
+    child = run_cli("new", "Follow-up", "--parent", session_id, "--json")
+    child_id = json.loads(child.stdout)["id"]
+
+    shown = json.loads(run_cli("show", session_id, "--json").stdout)
+    assert [m["content"] for m in shown["messages"]] == ["What goes in the MVP?", "Three parts."]
+    assert shown["messages"][1]["metadata"] == {"model": "x"}
+    text = run_cli("show", session_id).stdout
+    assert "Plan the MVP" in text and "Three parts." in text
+
+    listed = run_cli("list")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0].split() == [
+        "ID",
+        "STATUS",
+        "CREATED",
+        "MSGS",
+        "TAGS",
+        "TITLE",
+    ]
+    assert session_id in listed.stdout and child_id in listed.stdout
+    assert [s["id"] for s in json.loads(run_cli("list", "--tag", "work", "--json").stdout)] == [
+        session_id
+    ]
+
+    assert run_cli("pause", session_id).returncode == 0
+    refused = run_cli("pause", session_id)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"error: cannot pause session {session_id}: it is paused",
+        "  from paused you can: resume, complete",
+    ]
+    assert run_cli("complete", session_id).returncode == 0
+    assert (
+        json.loads(run_cli("list", "--status", "completed", "--json").stdout)[0]["id"] == session_id
+    )
+
+    linked = run_cli("link", child_id, "--none")
+    assert linked.returncode == 0 and "no parent" in linked.stdout
+    exported = run_cli("export", session_id, "--format", "txt")
+    assert "user:\nWhat goes in the MVP?" in exported.stdout
+    out_file = vault_root.parent / "export.json"
+    assert run_cli("export", session_id, "--format", "json", "-o", str(out_file)).returncode == 0
+    assert json.loads(out_file.read_text())["session"]["id"] == session_id
+
+    assert run_cli("delete", child_id).returncode != 0  # no terminal to confirm on, no --yes
+    deleted = run_cli("delete", child_id, "--yes")
+    assert deleted.returncode == 0
+    assert run_cli("doctor").stdout.startswith("No problems found")
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(run_cli: RunCli) -> None:
+    missing = run_cli("show", "nosuchsession")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[0] == "error: no session matches 'nosuchsession'"
+    assert "Traceback" not in missing.stderr
+    debug = run_cli("show", "nosuchsession", env={"AMOS_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    outside = run_cli("show", "../../etc/passwd")
+    assert outside.returncode == 1 and "outside the vault" in outside.stderr
+
+
+def test_vault_discovery_walks_up_and_honours_amos_vault(run_cli: RunCli, vault_root: Path) -> None:
+    nested = vault_root / "sessions" / "deep" / "er"
+    nested.mkdir(parents=True)
+    assert run_cli("new", "Found from below", cwd=nested, vault=False).returncode == 0
+    elsewhere = vault_root.parent / "elsewhere"
+    elsewhere.mkdir()
+    lost = run_cli("list", cwd=elsewhere, vault=False)
+    assert lost.returncode == 1 and "amosvault init" in lost.stderr
+    via_env = run_cli("list", cwd=elsewhere, vault=False, env={"AMOS_VAULT": str(vault_root)})
+    assert via_env.returncode == 0 and "Found from below" in via_env.stdout
+
+
+def test_init_never_overwrites_and_opens_cleanly(run_cli: RunCli, tmp_path: Path) -> None:
+    target = tmp_path / "fresh"
+    first = run_cli("init", str(target), "--name", "Ana", vault=False)
+    assert first.returncode == 0, first.stderr
+    for relative in (
+        "README.md",
+        "identity.md",
+        "memory/README.md",
+        ".amos/config.toml",
+        ".gitignore",
+    ):
+        assert (target / relative).is_file(), relative
+    assert (target / "sessions").is_dir()
+    assert oct((target / "identity.md").stat().st_mode & 0o777) == "0o600"
+    (target / "README.md").write_text("my own notes\n")
+    identity = (target / "identity.md").read_bytes()
+    second = run_cli("init", str(target), vault=False)
+    assert second.returncode == 0
+    assert (target / "README.md").read_text() == "my own notes\n"
+    assert (target / "identity.md").read_bytes() == identity
+    assert "identity_id: mdna_usr_" in identity.decode()
+    gitignore = (target / ".gitignore").read_text()
+    assert ".amos/*" in gitignore and "!.amos/config.toml" in gitignore
+
+
+def test_template_config_lists_every_setting_with_its_default() -> None:
+    shipped = (template_dir() / ".amos" / "config.toml").read_text()
+    assert shipped == render_default_config(), (
+        "regenerate it: python -m amos_vault.core.config > vault_template/.amos/config.toml"
+    )
+
+
+def test_template_links_resolve_in_obsidian() -> None:
+    import re
+
+    root = template_dir()
+    notes = {p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.md")}
+    notes.add("identity")  # written by init
+    for note in root.rglob("*.md"):
+        # Obsidian does not follow links inside code fences or code spans.
+        text = re.sub(r"```.*?```", "", note.read_text(), flags=re.S)
+        text = re.sub(r"`[^`\n]*`", "", text)
+        for target in re.findall(r"\[\[([^\]|#]+)", text):
+            assert target in notes or target.split("/")[-1] in notes, (note, target)
