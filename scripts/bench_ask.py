@@ -30,8 +30,8 @@ sys.path.insert(0, str(HERE.parent))
 from bench_daemon import percentile, wait_ready  # noqa: E402
 from bench_locomo import CATEGORIES, build_vault, evidence_of  # noqa: E402
 
-from amos_vault.runtime import ipc  # noqa: E402
 from amos_vault.answer.context import estimate_tokens  # noqa: E402
+from amos_vault.runtime import ipc  # noqa: E402
 from tests.ollama_standin import OllamaStandIn  # noqa: E402
 
 
