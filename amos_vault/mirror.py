@@ -11,6 +11,7 @@ from amos_vault.core.config import ollama_host_override, user_cache_dir, user_co
 from amos_vault.core.errors import IdentityError
 from amos_vault.files.identity import Identity, load_identity, sign_claim, verify_claim
 from amos_vault.files.vault import Vault
+from amos_vault.sessions.listing import SessionFilter
 from amos_vault.sessions.manager import Session, SessionManager
 
 if TYPE_CHECKING:
@@ -78,9 +79,9 @@ class ActiveMirror:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> list[Session]:
-        """Sessions matching every given filter, newest first."""
+        """Sessions matching every given filter, newest first (see `SessionFilter`)."""
         return self.sessions.list_sessions(
-            status=status, tag=tag, user_id=user_id, since=since, until=until
+            SessionFilter(status=status, tag=tag, user_id=user_id, since=since, until=until)
         )
 
     def delete_session(self, session_id: str) -> Session:
@@ -251,14 +252,18 @@ class ActiveMirror:
             unavailable=unavailable,
         )
 
-    def _fresh_index(self) -> None:
-        import contextlib
-
+    def refresh_index(
+        self, progress: Progress | None = None, wait: float | None = 1.0
+    ) -> SyncReport | None:
+        """Bring the index up to date before reading it, as `index` does; but when another
+        process holds the index for longer than ``wait`` seconds (None: the configured lock
+        timeout), use the index as it is and return None."""
         from amos_vault.core.errors import LockTimeoutError
 
-        # Another process indexing right now: use the index as it is.
-        with contextlib.suppress(LockTimeoutError):
-            self.engine.sync(wait=1.0)
+        try:
+            return self.engine.sync(progress, wait=wait)
+        except LockTimeoutError:
+            return None
 
     def ask(
         self,
@@ -271,7 +276,7 @@ class ActiveMirror:
     ) -> Answer:
         """Answer ``question`` from the vault (streamed pieces go to ``on_piece``); with no
         model reachable the answer is the cited evidence, and ``notice`` says so."""
-        self._fresh_index()
+        self.refresh_index()
         target = self.sessions.resolve(session) if session is not None else None
         orchestrator = self.orchestrator(model=model, engine=engine)
         answer = orchestrator.answer(question, target, on_piece)
@@ -282,5 +287,5 @@ class ActiveMirror:
     def _respond(
         self, session: Session, text: str, on_piece: Callable[[str], None] | None
     ) -> Answer:
-        self._fresh_index()
+        self.refresh_index()
         return self.orchestrator().reply(session, text, on_piece)

@@ -27,8 +27,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.errors import (
     AmosError,
@@ -43,6 +42,10 @@ from amos_vault.index.search import SearchEngine
 from amos_vault.index.sync import SyncReport
 from amos_vault.runtime import ipc
 from amos_vault.runtime.watcher import VaultWatcher
+
+if TYPE_CHECKING:
+    from amos_vault.answer.orchestrator import Orchestrator
+    from amos_vault.mirror import ActiveMirror
 
 log = logging.getLogger("amos_vault.runtime.daemon")
 RETRY_MAX_SECONDS = 5.0  # a failing sync (disk full, read-only...) is retried at least this often
@@ -100,19 +103,12 @@ def _same_user(connection: Any) -> bool:
 class Daemon:
     """One vault's daemon. `run` blocks until stopped."""
 
-    def __init__(
-        self,
-        vault: Vault,
-        cache_dir: Path,
-        *,
-        quiet: float = 0.05,
-        limit: float = 0.5,
-        engine_factory: Callable[[], SearchEngine] | None = None,
-    ) -> None:
-        self.vault = vault
-        self.cache_dir = cache_dir
+    def __init__(self, mirror: ActiveMirror, *, quiet: float = 0.05, limit: float = 0.5) -> None:
+        """``mirror`` is the vault, opened: the daemon serves its search engine (opened in
+        `run`, so its model loads once) and builds contexts with its wiring."""
+        self.mirror = mirror
+        self.vault = mirror.vault
         self.quiet, self.limit = quiet, limit
-        self._engine_factory = engine_factory or (lambda: SearchEngine(vault, cache_dir))
         self.stop = threading.Event()
         self.ready = threading.Event()
         self.engine: SearchEngine | None = None
@@ -129,7 +125,7 @@ class Daemon:
         }
         self._failing = 0  # failed syncs in a row: the retry delay grows with it
         self.errors: dict[str, str] = {}
-        self._context_builder: Any = None
+        self._context_builder: Orchestrator | None = None
         # Called once the index is reconciled (the job scheduler starts here).
         self.on_ready: list[Callable[[], None]] = []
         # More for `status` (the scheduler's jobs), each called when status is asked.
@@ -151,7 +147,7 @@ class Daemon:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, self.request_stop)
                 signal.signal(signal.SIGINT, self.request_stop)
-            self.engine = self._engine_factory()
+            self.engine = self.mirror.engine
             for notice in self.engine.notices:
                 log.warning("%s", notice)
             self.watcher = VaultWatcher(self.vault.root)
@@ -390,28 +386,10 @@ class Daemon:
         session = orchestrator.sessions.resolve(session_ref) if session_ref else None
         return {"ok": True, "context": orchestrator.build_context(question, session).to_dict()}
 
-    def _orchestrator(self) -> Any:
+    def _orchestrator(self) -> Orchestrator:
         if self._context_builder is None:
-            from amos_vault.answer.dialogue import BasicEngine
-            from amos_vault.answer.orchestrator import Orchestrator
-            from amos_vault.files.identity import load_identity
-            from amos_vault.sessions.manager import SessionManager
-
-            identity = (
-                load_identity(self.vault.identity_path)
-                if self.vault.identity_path.exists()
-                else None
-            )
-            sessions = SessionManager(self.vault, identity.identity_id if identity else None)
-            self._context_builder = Orchestrator(
-                self.vault,
-                self._ready_engine().search,
-                sessions,
-                identity,
-                None,
-                BasicEngine(),
-                self.vault.settings,
-            )
+            # The basic engine and no model: the daemon's answers are contexts, not replies.
+            self._context_builder = self.mirror.orchestrator(engine="basic", use_model=False)
         return self._context_builder
 
     def _answer_reindex(self, message: dict[str, Any]) -> dict[str, Any]:

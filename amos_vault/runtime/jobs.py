@@ -58,7 +58,7 @@ def retention(mirror: ActiveMirror) -> str:
     failed = 0
     if settings.archive_completed_after_days > 0:
         cutoff = now_utc() - dt.timedelta(days=settings.archive_completed_after_days)
-        for session in mirror.sessions.list_sessions(status="completed"):
+        for session in mirror.list_sessions(status="completed"):
             # The last message dates it: a summary link written later does not.
             stamps = [m.timestamp for m in session.messages if m.timestamp]
             last = max(stamps) if stamps else session.updated

@@ -46,6 +46,7 @@ from amos_vault.files.sessionfile import (
     read_session_file,
 )
 from amos_vault.files.vault import Vault, replace_file, write_new_file
+from amos_vault.sessions.listing import SessionFilter
 
 # Lifecycle: Create -> Active -> Paused -> Resumed (active again) -> Completed -> Archived.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -465,20 +466,10 @@ class SessionManager:
         doc, _ = read_session_file(path, self.max_mb)
         return Session(self, doc, path)
 
-    def list_sessions(
-        self,
-        status: str | None = None,
-        tag: str | None = None,
-        user_id: str | None = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
-    ) -> list[Session]:
-        """Sessions matching every given filter, newest first. ``since``/``until`` bound
-        the creation time (inclusive)."""
+    def list_sessions(self, where: SessionFilter | None = None) -> list[Session]:
+        """Sessions (ephemeral ones too) matching ``where``, newest first."""
         sessions, _ = self.scan()
-        return filter_sessions(
-            [*sessions, *self._ephemeral.values()], status, tag, user_id, since, until
-        )
+        return (where or SessionFilter()).apply([*sessions, *self._ephemeral.values()])
 
     # -- changing --------------------------------------------------------------------------
     def _write(self, session: Session, change: Callable[[SessionDocument], None]) -> None:
@@ -597,29 +588,6 @@ class SessionManager:
             seen.add(parent.id)
             current = parent
         return chain
-
-
-def filter_sessions(
-    sessions: Iterable[Session],
-    status: str | None = None,
-    tag: str | None = None,
-    user_id: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
-) -> list[Session]:
-    """Sessions matching every given filter, newest first (by creation time)."""
-    tag = tag.lstrip("#") if tag else tag
-    chosen = [
-        s
-        for s in sessions
-        if (status is None or s.status == status)
-        and (tag is None or tag in s.tags)
-        and (user_id is None or s.user_id == user_id)
-        and (since is None or (s.created is not None and s.created >= _aware(since)))
-        and (until is None or (s.created is not None and s.created <= _aware(until)))
-    ]
-    floor = dt.datetime.min.replace(tzinfo=dt.UTC)
-    return sorted(chosen, key=lambda s: (s.created or floor, s.id), reverse=True)
 
 
 def _unchanged(path: Path, data: bytes) -> bool:

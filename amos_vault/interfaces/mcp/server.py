@@ -1,23 +1,15 @@
 """The MCP server: the vault's memory as tools and resources for any MCP client.
 
 `amosvault mcp` serves the Model Context Protocol over stdio (or streamable HTTP bound to
-127.0.0.1). Search and context go through the daemon's socket when a daemon serves the vault
-(its model is warm and it is the index's one writer), and run in-process otherwise. Every
-write goes through `SessionManager` (per-session file locks, re-read and merge, atomic
-rename), so this server, the CLI, the daemon and an editor can share one vault safely.
-
-Two parts: `VaultTools` does the work in plain Python and returns JSON-ready dicts (no MCP
-types, so it reads and tests like the rest of the library); `build_server` exposes it
-through the official `mcp` SDK. Only this module imports `mcp`, and the CLI imports this
-module inside the `mcp` command, so `amosvault --help` stays fast.
+127.0.0.1). `VaultTools` (in `tools`) does the work; this module exposes it through the
+official `mcp` SDK. Only this module imports `mcp`, and the CLI imports it inside the `mcp`
+command, so `amosvault --help` stays fast.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
-import threading
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -31,23 +23,16 @@ from amos_vault import __version__
 from amos_vault.core.errors import (
     AmbiguousSessionError,
     AmosError,
-    InvalidInputError,
     SessionNotFoundError,
     UnsafePathError,
 )
-from amos_vault.files.sessionfile import Message
-from amos_vault.index.query import KINDS, MemoryQuery, query_to_json
-from amos_vault.mirror import ActiveMirror
-from amos_vault.runtime import ipc
-from amos_vault.sessions.manager import Session, filter_sessions
+from amos_vault.interfaces.arguments import DATE_FORMS
+from amos_vault.interfaces.mcp.tools import NoteNotFoundError, VaultTools
+from amos_vault.runtime.client import VaultClient
 
 log = logging.getLogger("amos_vault.mcp")
 
 DEFAULT_PORT = 8765
-SESSION_URI = "amos://session/{}"
-MEMORY_URI = "amos://memory/{}"
-MAX_TEXT = 2000  # characters of a hit's or message's text in a listing (snippets stay whole)
-DAEMON_TIMEOUT = 300.0
 INSTRUCTIONS = """\
 amos-vault is the user's long-term memory: past conversations (sessions) and memory notes,
 kept as Markdown files. Use search_memory to find what was said (each hit links to its message
@@ -61,372 +46,9 @@ Kind = Literal["message", "session", "fact", "note"]
 Role = Literal["user", "assistant", "system"]
 Status = Literal["active", "paused", "completed", "archived"]
 FactType = Literal["preference", "knowledge", "context"]
-DATE = "YYYY-MM-DD or ISO 8601 (UTC when no offset)"
+DATE = f"{DATE_FORMS} (UTC when no offset)"
 # Tool parameters are read by pydantic from the annotations, so the aliases live up here.
 SessionRef = Annotated[str, Field(description="Session id, unique id prefix, or file path.")]
-
-
-class NoteNotFoundError(AmosError):
-    """No memory note has that name."""
-
-
-def parse_when(value: str | None, name: str, end_of_day: bool = False) -> dt.datetime | None:
-    """A date argument (``YYYY-MM-DD`` or ISO 8601) as an aware datetime; a bare date that
-    bounds a range from above means the end of that day."""
-    if value is None or not value.strip():
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"{name} {value!r} is not a date", hint=f"give {name} as {DATE}"
-        ) from None
-    if end_of_day and len(value.strip()) == 10:
-        parsed = parsed.replace(hour=23, minute=59, second=59)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _count(messages: int) -> str:
-    return f"{messages} message" if messages == 1 else f"{messages} messages"
-
-
-def _stamp(value: dt.datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None
-
-
-class VaultTools:
-    """What each tool and resource does, over one vault, as JSON-ready dicts.
-
-    Raises `AmosError` subclasses on bad input; the MCP layer turns them into error results.
-    Safe to call from several threads: in-process search takes one lock.
-    """
-
-    def __init__(self, mirror: ActiveMirror) -> None:
-        self.mirror = mirror
-        self.vault = mirror.vault
-        self._engine_lock = threading.Lock()  # in-process index and model: one user at a time
-        # A write of ours the daemon's index may not have yet (its watcher debounces).
-        self._unsynced = False
-
-    # -- the daemon, or in-process --------------------------------------------------------
-    def _daemon(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        """The daemon's answer, or None when no daemon serves this vault."""
-        amos = self.vault.amos_dir
-        try:
-            if self._unsynced:
-                # Our own writes are searchable at once, not after the watcher's debounce.
-                # Cleared first: a write made during the re-index sets it again.
-                self._unsynced = False
-                try:
-                    ipc.request(amos, {"op": "reindex"}, timeout=DAEMON_TIMEOUT)
-                except BaseException:
-                    self._unsynced = True
-                    raise
-            return ipc.request(amos, message, timeout=DAEMON_TIMEOUT)
-        except ipc.DaemonUnavailable:
-            return None
-
-    def _sync_now(self) -> None:
-        """Bring the index up to date now (the daemon does it when one runs)."""
-        # With a daemon, `_daemon` has it re-index before it answers the ping.
-        if self._daemon({"op": "ping"}) is None:
-            with self._engine_lock:
-                self.mirror._fresh_index()
-
-    def _wrote(self) -> None:
-        self._unsynced = True
-
-    # -- reading ---------------------------------------------------------------------------
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        kinds: list[str] | None = None,
-        session: str | None = None,
-        role: str | None = None,
-        tags: list[str] | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> dict[str, Any]:
-        """Hybrid search; hits carry the file, line and a ``[[file#^m-id]]`` link."""
-        if not query.strip():
-            raise InvalidInputError("the query is empty", hint="give the words to search for")
-        unknown = [kind for kind in kinds or () if kind not in KINDS]
-        if unknown:
-            raise InvalidInputError(
-                f"unknown kind {unknown[0]!r}", hint=f"use some of: {', '.join(KINDS)}"
-            )
-        request = MemoryQuery(
-            query,
-            k=k,
-            kinds=tuple(kinds or ()),
-            sessions=(self.mirror.load_session(session).id,) if session else (),
-            tags=tuple(tag.lstrip("#") for tag in tags or ()),
-            since=parse_when(since, "since"),
-            until=parse_when(until, "until", end_of_day=True),
-            role=role,
-        )
-        answer = self._daemon({"op": "search", "query": query_to_json(request)})
-        served_by = "daemon"
-        if answer is None:
-            served_by = "in-process"
-            with self._engine_lock:
-                self.mirror._fresh_index()
-                result = self.mirror.engine.search(request)
-            answer = {
-                "mode": result.mode,
-                "notice": result.notice,
-                "hits": [hit.to_dict() for hit in result.hits],
-            }
-        return {
-            "query": query,
-            "mode": answer.get("mode"),
-            "served_by": served_by,
-            "notice": answer.get("notice"),
-            "hits": [self._hit(rank, hit) for rank, hit in enumerate(answer["hits"], 1)],
-        }
-
-    def _hit(self, rank: int, hit: dict[str, Any]) -> dict[str, Any]:
-        session_id = hit.get("session_id")
-        return {
-            "rank": rank,
-            "kind": hit["kind"],
-            "score": hit["score"],
-            "title": hit["title"],
-            "session_id": session_id,
-            "message_id": hit.get("message_id"),
-            "path": hit["path"],
-            "line": hit["lines"][0],
-            "link": hit["link"],
-            "uri": SESSION_URI.format(session_id) if session_id else self._note_uri(hit["path"]),
-            "timestamp": hit.get("timestamp"),
-            "role": hit.get("role"),
-            "author": hit.get("author"),
-            "snippet": hit["snippet"],
-            "text": _clip(hit["text"]),
-        }
-
-    def context(self, question: str, session: str | None = None) -> dict[str, Any]:
-        """The context the orchestrator would give a model, each piece with its provenance."""
-        if not question.strip():
-            raise InvalidInputError("the question is empty", hint="give the question to build for")
-        target = self.mirror.load_session(session) if session else None
-        answer = self._daemon(
-            {"op": "context", "question": question, "session": target.id if target else None}
-        )
-        if answer is not None:
-            return {**answer["context"], "served_by": "daemon"}
-        with self._engine_lock:
-            self.mirror._fresh_index()
-            built = self.mirror.orchestrator(use_model=False).build_context(question, target)
-        return {**built.to_dict(), "served_by": "in-process"}
-
-    def list_sessions(
-        self,
-        status: str | None = None,
-        tag: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        limit: int = 50,
-    ) -> dict[str, Any]:
-        """Sessions matching every filter, newest first (dates bound the creation time)."""
-        found, problems = self.mirror.sessions.scan()
-        chosen = filter_sessions(
-            found,
-            status,
-            tag,
-            None,
-            parse_when(since, "since"),
-            parse_when(until, "until", end_of_day=True),
-        )
-        return {
-            "total": len(chosen),
-            "sessions": [self._session_info(s) for s in chosen[:limit]],
-            "unreadable_files": [
-                {"path": self.vault.relative(p.path), "error": p.error.message} for p in problems
-            ],
-        }
-
-    def read_session(self, session: str, last: int | None = None) -> dict[str, Any]:
-        """A session's details and its messages (the last ``last`` of them when given)."""
-        found = self.mirror.load_session(session)
-        messages = found.messages[-last:] if last else found.messages
-        return {
-            **self._session_info(found),
-            "shown": len(messages),
-            "messages": [self._message(found, m) for m in messages],
-        }
-
-    def recent_activity(
-        self, limit: int = 10, messages: int = 3, since: str | None = None
-    ) -> dict[str, Any]:
-        """Sessions by their last change (a write of the tool or an edit by hand), newest
-        first, each with its last few messages."""
-        floor = parse_when(since, "since")
-        found, _ = self.mirror.sessions.scan()
-        changed = sorted(
-            ((self._changed(s), s) for s in found),
-            key=lambda pair: (pair[0], pair[1].id),
-            reverse=True,
-        )
-        chosen = [(when, s) for when, s in changed if floor is None or when >= floor][:limit]
-        return {
-            "sessions": [
-                {
-                    **self._session_info(s),
-                    "changed": _stamp(when),
-                    "recent_messages": [
-                        {**self._message(s, m), "content": _clip(m.content, 500)}
-                        for m in (s.messages[-messages:] if messages else ())
-                    ],
-                }
-                for when, s in chosen
-            ]
-        }
-
-    def _changed(self, session: Session) -> dt.datetime:
-        stamps = [t for t in (session.updated, session.created) if t is not None]
-        if session.path is not None:
-            try:
-                mtime = session.path.stat().st_mtime
-                stamps.append(dt.datetime.fromtimestamp(mtime, dt.UTC).replace(microsecond=0))
-            except OSError:
-                pass  # deleted since the scan: its front-matter dates still say something
-        return max(stamps, default=dt.datetime.min.replace(tzinfo=dt.UTC))
-
-    def _session_info(self, session: Session) -> dict[str, Any]:
-        stem = session.path.stem if session.path else session.id
-        return {**session.to_dict(), "uri": SESSION_URI.format(session.id), "link": f"[[{stem}]]"}
-
-    def _message(self, session: Session, message: Message) -> dict[str, Any]:
-        return {**message.to_dict(), "line": message.line or None, "link": session.link_to(message)}
-
-    # -- writing ---------------------------------------------------------------------------
-    def start_session(
-        self, title: str, parent: str | None = None, tags: list[str] | None = None
-    ) -> dict[str, Any]:
-        """Start a session (written to the vault at once)."""
-        created = self.mirror.create_session(title, parent=parent or None, tags=tags or ())
-        self._wrote()
-        return self._session_info(created)
-
-    def append_message(self, session: str, role: str, content: str) -> dict[str, Any]:
-        """Append a message through the session's lock; returns where it was written."""
-        if not content.strip():
-            raise InvalidInputError("the message is empty", hint="give the message's text")
-        target = self.mirror.load_session(session)
-        message = target.add_message(role, content)
-        self._wrote()
-        target.refresh()  # the written file gives the message its line
-        line = next((m.line for m in target.messages if m.id == message.id), 0)
-        return {
-            "session_id": target.id,
-            "message_id": message.id,
-            "role": message.role,
-            "timestamp": _stamp(message.timestamp),
-            "path": target.relative_path,
-            "line": line or None,
-            "link": target.link_to(message),
-            "uri": SESSION_URI.format(target.id),
-        }
-
-    def remember_fact(
-        self,
-        text: str,
-        type: str = "knowledge",
-        confidence: float = 1.0,
-        source: str | None = None,
-    ) -> dict[str, Any]:
-        """Keep a fact in the memory notes."""
-        fact = self.mirror.memory.remember(text, type=type, confidence=confidence, source=source)
-        self._wrote()
-        return {
-            "id": fact.id,
-            "text": fact.text,
-            "type": fact.type,
-            "confidence": fact.confidence,
-            "note": fact.note,
-            "uri": self._note_uri(fact.note),
-        }
-
-    def forget(self, target: str) -> dict[str, Any]:
-        """Remove a fact (``f-...``) or a session (its full id), and then from the index."""
-        target = target.strip()
-        if not target:
-            raise InvalidInputError("nothing to forget", hint="give a fact id or a session id")
-        if not target.startswith("f-"):
-            # Deleting a whole conversation takes its exact id, never a guessable prefix.
-            session = self.mirror.sessions.resolve(target)
-            if target not in (session.id, session.relative_path):
-                raise InvalidInputError(
-                    f"to forget a session, give its full id ({session.id!r}), not a prefix",
-                    hint="check it is the session you mean with read_session first",
-                )
-        report = self.mirror.memory.forget(target)
-        self._wrote()
-        self._sync_now()  # what is forgotten leaves the index now, not at the next search
-        return {
-            "facts": list(report.facts),
-            "sessions": list(report.sessions),
-            "files": list(report.files),
-        }
-
-    # -- resources -------------------------------------------------------------------------
-    def _note_uri(self, path: str) -> str | None:
-        folder = self.vault.relative(self.vault.memory_dir) + "/"
-        if not path.startswith(folder):
-            return None
-        return MEMORY_URI.format(path[len(folder) :].removesuffix(".md"))
-
-    def resources(self) -> list[dict[str, str]]:
-        """Every session (newest first) and every memory note, as resource descriptions."""
-        listed = []
-        found, _ = self.mirror.sessions.scan()
-        for s in filter_sessions(found):
-            when = f"{s.created:%Y-%m-%d}" if s.created else "undated"
-            listed.append(
-                {
-                    "uri": SESSION_URI.format(s.id),
-                    "name": s.path.stem if s.path else s.id,
-                    "title": s.title,
-                    "description": f"session, {s.status}, {when}, {_count(len(s.messages))}",
-                }
-            )
-        folder = self.vault.memory_dir
-        for path in self.vault.iter_markdown(folder):
-            name = path.relative_to(folder).as_posix().removesuffix(".md")
-            listed.append(
-                {
-                    "uri": MEMORY_URI.format(name),
-                    "name": name,
-                    "title": f"memory: {name}",
-                    "description": f"memory note {self.vault.relative(path)}",
-                }
-            )
-        return listed
-
-    def session_markdown(self, session_id: str) -> str:
-        """The session's file, as it is on disk."""
-        return self.mirror.load_session(session_id).export("markdown")
-
-    def memory_markdown(self, name: str) -> str:
-        """A memory note's text, by its name (its path in the memory folder, ``.md`` optional)."""
-        folder = self.vault.memory_dir
-        relative = name if name.endswith(".md") else f"{name}.md"
-        path = folder / relative
-        # is_listed refuses ../, hidden files and links out; resolve_inside double-checks.
-        if not self.vault.is_listed(path, folder):
-            raise NoteNotFoundError(
-                f"no memory note named {name!r}", hint="list the resources to see the notes"
-            )
-        try:
-            return self.vault.resolve_inside(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise AmosError(f"memory note {name!r} cannot be read: {exc}") from None
 
 
 # -- the MCP layer -----------------------------------------------------------------------
@@ -654,14 +276,14 @@ def build_server(tools: VaultTools) -> VaultServer:
     return server
 
 
-def serve(mirror: ActiveMirror, *, http: bool = False, port: int = DEFAULT_PORT) -> None:
-    """Serve ``mirror``'s vault over stdio, or streamable HTTP on 127.0.0.1:``port``."""
-    server = build_server(VaultTools(mirror))
+def serve(client: VaultClient, *, http: bool = False, port: int = DEFAULT_PORT) -> None:
+    """Serve the vault of ``client`` over stdio, or streamable HTTP on 127.0.0.1:``port``."""
+    server = build_server(VaultTools(client))
     if not http:
         server.run("stdio")
         return
     print(
-        f"amos-vault MCP server for {mirror.vault.root} at http://127.0.0.1:{port}/mcp",
+        f"amos-vault MCP server for {client.root} at http://127.0.0.1:{port}/mcp",
         file=sys.stderr,
         flush=True,
     )
