@@ -110,12 +110,14 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "c
 
 
 class DaemonProcess:
-    def __init__(self, vault_root: Path) -> None:
+    def __init__(self, vault_root: Path, *, vault_after_command: bool = False) -> None:
         self.vault_root = vault_root
         self.amos = vault_root / ".amos"
         self.log = vault_root.parent / f"daemon-{time.monotonic_ns()}.log"
+        vault = ["--vault", str(vault_root)]
+        command = ["daemon", *vault] if vault_after_command else [*vault, "daemon"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "amos_vault", "--vault", str(vault_root), "daemon"],
+            [sys.executable, "-m", "amos_vault", *command],
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("wb"),
         )

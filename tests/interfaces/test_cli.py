@@ -153,3 +153,73 @@ def test_template_links_resolve_in_obsidian() -> None:
         text = re.sub(r"`[^`\n]*`", "", text)
         for target in re.findall(r"\[\[([^\]|#]+)", text):
             assert target in notes or target.split("/")[-1] in notes, (note, target)
+
+
+def test_vault_is_accepted_after_the_command(run_cli: RunCli, vault_root: Path) -> None:
+    elsewhere = vault_root.parent  # no vault above it: only --vault names it
+    vault = ["--vault", str(vault_root)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = run_cli(*args, vault=False, cwd=elsewhere)
+        assert done.returncode == 0, (args, done.stderr)
+        return done
+
+    made = json.loads(run("new", "Named after", *vault, "--json").stdout)
+    run("add", made["id"], "Okapis live in forests.", *vault)
+    assert made["id"] in run("list", *vault).stdout
+    found = json.loads(run("search", *vault, "okapis", "--json").stdout)
+    assert found["hits"] and "Okapis" in found["hits"][0]["text"]
+    assert "No daemon is running" in run("status", *vault).stdout
+    assert "No daemon is running" in run("daemon", "status", *vault).stdout
+    assert "no daemon runs" in run("jobs", *vault).stdout
+    # Before the command it works as before; after it, the last one given wins.
+    assert made["id"] in run(*vault, "list").stdout
+    assert made["id"] in run("--vault", str(elsewhere), "list", *vault).stdout
+
+
+def test_dates_are_checked_with_a_clear_message(run_cli: RunCli) -> None:
+    bad = run_cli("list", "--since", "yesterday")
+    assert bad.returncode == 2
+    assert "'yesterday' is not a date (use YYYY-MM-DD or ISO 8601)" in bad.stderr
+    assert run_cli("list", "--since", "2000-01-01", "--until", "2999-12-31").returncode == 0
+
+
+def long_session(vault_root: Path) -> str:
+    """A session whose `show` output (about 1 MB) fills a pipe many times over."""
+    from amos_vault.mirror import ActiveMirror
+
+    session = ActiveMirror(vault_root).create_session("Long")
+    line = "The quick brown fox jumps over the lazy dog. " * 20
+    for number in range(10):
+        session.add_message("user", f"Part {number}\n\n" + "\n".join([line] * 110))
+    return session.id
+
+
+def test_output_piped_to_head_ends_quietly(vault_root: Path) -> None:
+    session_id = long_session(vault_root)
+    command = (
+        f"{sys.executable} -m amos_vault --vault {vault_root} show {session_id} | head -1; "
+        'echo "status=${PIPESTATUS[0]}" >&2'
+    )
+    piped = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, cwd=vault_root, timeout=60
+    )
+    assert piped.stdout == "Long\n"
+    assert piped.stderr == "status=0\n"
+
+
+def test_output_to_a_closed_reader_ends_quietly(run_cli: RunCli, vault_root: Path) -> None:
+    session_id = long_session(vault_root)
+    assert run_cli("remember", "Okapis are related to giraffes.").returncode == 0
+    for args in (["show", session_id], ["facts"], ["context", "okapis"], ["list"]):
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "amos_vault", "--vault", str(vault_root), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=vault_root,
+        )
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.close()  # the reader is gone before the first line is written
+        errors = reader.stderr.read().decode()
+        assert reader.wait(timeout=60) == 0, (args, errors)
+        assert errors == "", (args, errors)

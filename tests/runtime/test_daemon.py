@@ -283,3 +283,20 @@ def test_service_install_without_a_user_manager_says_what_to_run(
     assert status.returncode == 0 and "Installed" in status.stdout
     gone = run_cli("service", "uninstall", env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")})
     assert gone.returncode == 0 and not units[0].exists()
+
+
+def test_the_daemon_takes_vault_after_the_command(vault_root: Path, run_cli: RunCli) -> None:
+    (vault_root / "sessions" / "late.md").write_text(
+        SESSION.format(id="late0001", title="Named last", text="Wombats dig burrows.")
+    )
+    process = DaemonProcess(vault_root, vault_after_command=True)
+    try:
+        assert process.wait_ready()["vault"] == str(vault_root.resolve())
+        process.wait_found("wombats", lambda hits: any(h["title"] == "Named last" for h in hits))
+        elsewhere = vault_root.parent  # no vault above it: only --vault names it
+        status = run_cli("daemon", "status", "--vault", str(vault_root), vault=False, cwd=elsewhere)
+        assert status.returncode == 0, status.stderr
+        assert f"Daemon running (pid {process.proc.pid})" in status.stdout
+    finally:
+        assert process.stop(signal.SIGTERM) == 0
+    assert "Traceback" not in process.log.read_text()
