@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from amos_vault.files.vault import Vault
+from amos_vault.files.vault import Vault, is_noise
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.search import SearchEngine
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime import systemd
 from amos_vault.runtime.systemd import render_unit
-from amos_vault.runtime.watcher import is_noise
 from tests.conftest import DaemonProcess, RunCli, wait_for
 
 SESSION = """---
