@@ -10,7 +10,7 @@ from amos_vault.core.errors import AmosError
 from amos_vault.files.identity import load_identity
 from amos_vault.files.sessionfile import parse_session_bytes
 from amos_vault.files.vault import Vault
-from amos_vault.sessions.manager import SessionManager
+from amos_vault.sessions.manager import SessionManager, unreadable_files
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,22 @@ def check_vault(vault: Vault) -> list[Problem]:
         for line, message in session._doc.problems:
             problems.append(Problem(_rel(vault, session.path), line, message))
         if session.parent_id and session.parent_id not in by_id:
+            unreadable_parent = unreadable_files(session.parent_id, unreadable)
+            if unreadable_parent:  # the link is right; the parent's file needs mending
+                where = _rel(vault, unreadable_parent[0].path)
+                message = f"parent session {session.parent_id} is in {where}, which cannot be read"
+                hint = f"mend {where} (its own problem is listed); keep this link"
+            else:
+                message = f"parent session {session.parent_id} does not exist"
+                hint = (
+                    f"link it to another parent, or unlink it: amosvault link {session.id} --none"
+                )
             problems.append(
                 Problem(
                     _rel(vault, session.path),
                     session._doc.key_line("parent_id"),
-                    f"parent session {session.parent_id} does not exist",
-                    f"link it to another parent, or unlink it: amosvault link {session.id} --none",
+                    message,
+                    hint,
                 )
             )
         seen, current = {session.id}, session

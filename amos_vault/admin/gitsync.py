@@ -1,8 +1,9 @@
 """Version history: the vault as a git repository, committed now and then by the daemon.
 
-Only settled files are committed: temp files of writes in flight are ignored, and a file
-changed in the last few seconds waits for the next run (an editor may be writing it).
-Derived state under `.amos/` is never committed (the config file is: it is yours).
+Only vault content is committed, and only once settled: what the watcher ignores (temp,
+swap and backup files, editor and OS leftovers, `.obsidian/`, `.trash/`, derived state under
+`.amos/`) never is, whatever the `.gitignore` says, and a file changed in the last few seconds
+waits for the next run (an editor may be writing it). The config file is committed: it is yours.
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amos_vault.admin.scaffold import template_dir
 from amos_vault.core.errors import AmosError
-from amos_vault.files.vault import AMOS_DIR, write_new_file
+from amos_vault.files.vault import AMOS_DIR, is_noise, write_new_file
 
-GITIGNORE = f"""# amos-vault: derived state is rebuilt by `amosvault index`; never version it.
-{AMOS_DIR}/*
-!{AMOS_DIR}/config.toml
-# temp files of writes in flight
-.*.tmp
-""".encode()
-_TEMP = re.compile(r"(^|/)\.[^/]+\.[0-9a-f]{8}\.tmp$")
+# Versioned although hidden or under .amos/: the user's own settings and ignore rules.
+VERSIONED_HIDDEN = frozenset({f"{AMOS_DIR}/config.toml", ".gitignore"})
 SETTLE_SECONDS = 2.0
 
 
@@ -61,7 +58,7 @@ def is_repository(root: Path) -> bool:
 
 def init_repository(root: Path) -> bool:
     """Make ``root`` a git repository that ignores derived state; False when it was one."""
-    write_new_file(root / ".gitignore", GITIGNORE)
+    write_new_file(root / ".gitignore", (template_dir() / ".gitignore").read_bytes())
     if is_repository(root):
         return False
     _git(root, "init", "--quiet")
@@ -91,8 +88,7 @@ def commit_vault(root: Path, settle: float = SETTLE_SECONDS) -> CommitReport | N
             continue
         code, path = entry[:2], entry[3:]
         skip_next = "R" in code or "C" in code
-        derived = path.startswith(AMOS_DIR + "/") and path != f"{AMOS_DIR}/config.toml"
-        if derived or _TEMP.search(path):
+        if is_noise(path) and path not in VERSIONED_HIDDEN:
             continue
         try:
             changed = (root / path).stat().st_mtime
@@ -116,22 +112,27 @@ def commit_vault(root: Path, settle: float = SETTLE_SECONDS) -> CommitReport | N
 
 
 def _message(root: Path, files: list[str]) -> str:
-    """ "amos-vault: 2 session(s), facts +3 -1" and a body naming each."""
+    """ "amos-vault: 2 session(s), facts +3 -1 ~0, 1 memory note(s)" (only what changed) and
+    a body naming each."""
     diff = _git(root, "diff", "--cached", "-U0", "--no-color").stdout
     plus = set(re.findall(r"^\+\s*- .*\[type::.*\^(f-[0-9a-z]+)$", diff, re.M))
     minus = set(re.findall(r"^-\s*- .*\[type::.*\^(f-[0-9a-z]+)$", diff, re.M))
     # Ids only, never the fact's words: a commit message outlives a fact you later forget.
     added, removed, changed = sorted(plus - minus), sorted(minus - plus), sorted(plus & minus)
     sessions = [f for f in files if f.startswith("sessions/") and f.endswith(".md")]
-    others = [f for f in files if not f.startswith(("sessions/", "memory/"))]
-    head = (
-        f"amos-vault: {len(sessions)} session(s), facts +{len(added)} -{len(removed)}"
-        f" ~{len(changed)}"
-    )
+    notes = [f for f in files if f.startswith("memory/")]
+    others = [f for f in files if f not in sessions and f not in notes]
+    counts = [f"{len(sessions)} session(s)"] if sessions else []
+    if added or removed or changed:
+        counts.append(f"facts +{len(added)} -{len(removed)} ~{len(changed)}")
+    if notes:
+        counts.append(f"{len(notes)} memory note(s)")
+    if others:
+        counts.append(f"{len(others)} other file(s)")
     body = [f"session: {Path(f).stem}" for f in sessions]
     body += [f"fact +{fid}" for fid in added]
     body += [f"fact -{fid}" for fid in removed]
     body += [f"fact ~{fid}" for fid in changed]
-    body += [f"file: {f}" for f in files if f.startswith("memory/") and "summaries/" in f]
+    body += [f"file: {f}" for f in notes if "summaries/" in f]
     body += [f"file: {f}" for f in others]
-    return head + ("\n\n" + "\n".join(body) if body else "")
+    return "amos-vault: " + ", ".join(counts) + ("\n\n" + "\n".join(body) if body else "")

@@ -35,6 +35,34 @@ DIR_MODE = 0o700
 # Folders that never hold user notes: derived state, version control, editor state, trash.
 IGNORED_DIRS = frozenset({AMOS_DIR, ".git", ".obsidian", ".trash", ".vscode", "node_modules"})
 
+_NOISE_SUFFIXES = (
+    "~",
+    ".swp",
+    ".swx",
+    ".swo",
+    ".tmp",
+    ".temp",
+    ".crswap",
+    ".part",
+    ".bak",
+    ".orig",
+)
+
+
+def is_noise(rel: str) -> bool:
+    """Whether a vault-relative path is not vault content: temp, swap and backup files,
+    hidden files and folders, `.amos/`, editor and OS leftovers. The watcher drops these, and
+    the commit job never versions them."""
+    parts = [p for p in rel.split("/") if p]
+    if not parts:
+        return True
+    if any(p in IGNORED_DIRS or p.startswith(".") for p in parts[:-1]):
+        return True
+    name = parts[-1]
+    if name in IGNORED_DIRS or name == "4913":  # vim writes 4913 to test a folder
+        return True
+    return name.startswith((".", "~", "#")) or name.endswith(_NOISE_SUFFIXES)
+
 
 def find_vault(start: Path) -> Path:
     """Walk up from ``start`` to the first folder holding `.amos/`, as git does for `.git/`."""

@@ -56,12 +56,14 @@ class OllamaProvider:
     def __init__(
         self, host: str = DEFAULT_HOST, model: str = "llama3.2", timeout: float = 120.0
     ) -> None:
-        import ollama
-
         self.host = host.rstrip("/")
         self.model = model
         self.timeout = timeout
         try:
+            # Importing `ollama` builds its default client from OLLAMA_HOST, so a bad address
+            # there fails the import itself, before our own host is even looked at.
+            import ollama
+
             self._client = ollama.Client(host=self.host, timeout=timeout)
         except ValueError as exc:
             raise ModelUnreachableError(

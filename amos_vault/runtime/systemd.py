@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from amos_vault.core.errors import AmosError
 from amos_vault.sessions.manager import slugify
+
+# systemd creates this folder when it boots the machine (sd_booted(3) checks the same).
+SYSTEMD_RUNTIME = Path("/run/systemd/system")
+
+
+class NoServiceManagerError(AmosError):
+    """This machine runs no systemd, so no unit can start the daemon."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,39 @@ def user_manager_running() -> bool:
     return done is not None and done.stdout.strip() not in ("", "offline")
 
 
+def systemd_booted() -> bool:
+    """Whether systemd runs this machine (PID 1); in a container or under another init it
+    does not, and a user unit would never start."""
+    return SYSTEMD_RUNTIME.is_dir()
+
+
+def _init_name() -> str:
+    try:
+        return Path("/proc/1/comm").read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _user_name() -> str:
+    """The login name for `loginctl enable-linger` (never empty)."""
+    try:
+        return os.environ.get("USER") or pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
 def install(vault_root: Path, config_home: Path) -> ServiceReport:
-    """Write the unit; enable and start it where a user manager runs."""
+    """Write the unit; enable and start it where a user manager runs.
+
+    Refused (`NoServiceManagerError`, nothing written) where systemd does not run the machine.
+    """
+    if not systemd_booted():
+        raise NoServiceManagerError(
+            f"no service manager is available here: systemd does not run this machine "
+            f"(PID 1 is {_init_name()!r}), so a service unit would never start",
+            hint=f"run the daemon yourself instead: `amosvault --vault {vault_root} daemon` "
+            "(in a terminal, tmux or your login script); it stops cleanly on Ctrl-C or SIGTERM",
+        )
     name = unit_name(vault_root)
     path = unit_dir(config_home) / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,9 +153,7 @@ def install(vault_root: Path, config_home: Path) -> ServiceReport:
     else:
         todo += ["systemctl --user " + " ".join(step) for step in steps]
     if todo:
-        todo.append(
-            f"loginctl enable-linger {os.environ.get('USER', '$USER')}   # to run without a login"
-        )
+        todo.append(f"loginctl enable-linger {_user_name()}   # to run without a login")
     return ServiceReport(path, done, todo)
 
 

@@ -16,34 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from amos_vault.files.vault import IGNORED_DIRS
+from amos_vault.files.vault import is_noise
 
-_NOISE_SUFFIXES = (
-    "~",
-    ".swp",
-    ".swx",
-    ".swo",
-    ".tmp",
-    ".temp",
-    ".crswap",
-    ".part",
-    ".bak",
-    ".orig",
-)
 _IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
-
-
-def is_noise(rel: str) -> bool:
-    """Whether a vault-relative path is never worth a look (temp files, hidden folders...)."""
-    parts = [p for p in rel.split("/") if p]
-    if not parts:
-        return True
-    if any(p in IGNORED_DIRS or p.startswith(".") for p in parts[:-1]):
-        return True
-    name = parts[-1]
-    if name in IGNORED_DIRS or name == "4913":  # vim writes 4913 to test a folder
-        return True
-    return name.startswith((".", "~", "#")) or name.endswith(_NOISE_SUFFIXES)
 
 
 class VaultWatcher:

@@ -283,6 +283,22 @@ class FileProblem:
     """The id in its front-matter, when the file got that far."""
 
 
+def unreadable_files(ref: str, problems: list[FileProblem]) -> list[FileProblem]:
+    """The unreadable session files that an id or id prefix ``ref`` names: by the id in their
+    front-matter when it could be read, else by their file name, which ends in the first four
+    characters of the id (``…-<id[:4]>.md``, or with a copy's suffix after it)."""
+    found = []
+    for problem in problems:
+        if problem.session_id is not None:
+            if problem.session_id.startswith(ref):
+                found.append(problem)
+            continue
+        tail = problem.path.stem.rsplit("-", 1)[-1]
+        if len(ref) >= 4 and tail[:4] == ref[:4]:
+            found.append(problem)
+    return found
+
+
 class SessionManager:
     """Creates, finds, lists, links and deletes the sessions of one vault."""
 
@@ -393,9 +409,8 @@ class SessionManager:
         if not matches:
             sessions, problems = self.scan()
             matches = [s for s in sessions if s.id == session_id]
-            broken = [p.error for p in problems if p.session_id == session_id]
-            if not matches and broken:
-                raise broken[0]  # the file with that id cannot be read: say why
+            if not matches:
+                self._raise_if_unreadable(session_id, problems)
         if len(matches) > 1:
             raise self._duplicate(session_id, [s.path for s in matches])
         if not matches:
@@ -404,6 +419,13 @@ class SessionManager:
                 hint="run `amosvault list` to see the sessions",
             )
         return matches[0]
+
+    def _raise_if_unreadable(self, ref: str, problems: list[FileProblem]) -> None:
+        """A file that cannot be read but is named by ``ref``: raise its problem, so the user
+        learns why the session is not found instead of "no session matches"."""
+        named = unreadable_files(ref, problems)
+        if len(named) == 1:
+            raise named[0].error
 
     def _duplicate(self, session_id: str, paths: list[Path | None]) -> DuplicateSessionIdError:
         names = [self.vault.relative(p) if p else "(memory)" for p in paths]
@@ -436,7 +458,7 @@ class SessionManager:
             return self.load(ref)
         except SessionNotFoundError:
             pass  # not a whole id: try it as a prefix
-        sessions, _ = self.scan()
+        sessions, problems = self.scan()
         matches = [s for s in [*sessions, *self._ephemeral.values()] if s.id.startswith(ref)]
         found = {s.id: s for s in matches}
         if len(found) == 1 and len(matches) > 1:
@@ -449,6 +471,7 @@ class SessionManager:
                 f"{ref!r} matches {len(found)} sessions: {names}",
                 hint="give more characters of the id",
             )
+        self._raise_if_unreadable(ref, problems)
         raise SessionNotFoundError(
             f"no session matches {ref!r}", hint="run `amosvault list` to see the sessions"
         )
@@ -485,6 +508,7 @@ class SessionManager:
                 doc.write_derived_ids()
                 doc.meta["updated"] = now_utc()
                 rendered = doc.render()
+                self._check_size(path, rendered)
                 # An editor may have saved while we worked: then start again from its text,
                 # so its edit is never overwritten.
                 if not _unchanged(path, data):
@@ -505,6 +529,19 @@ class SessionManager:
                     path=path,
                 )
         session._doc, session._header, session.path = doc, read_header(doc, path), path
+
+    def _check_size(self, path: Path, rendered: bytes) -> None:
+        """Refuse a write that would put the file over sessions.max_file_mb: such a file
+        could not be read back (nor shown, listed or indexed)."""
+        if len(rendered) > self.max_mb * 2**20:
+            raise InvalidInputError(
+                f"this would make {self.vault.relative(path)} {len(rendered) / 2**20:.1f} MiB, "
+                f"over the {self.max_mb:g} MiB limit for session files "
+                "(sessions.max_file_mb); nothing was written",
+                hint="split the text over several messages or sessions, or raise "
+                "sessions.max_file_mb in .amos/config.toml",
+                path=path,
+            )
 
     def _read_for_write(self, session: Session) -> tuple[Path, SessionDocument, bytes]:
         """The session's file as it is now (found again by id if it was moved or renamed)."""

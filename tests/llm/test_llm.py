@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from amos_vault.llm.providers import (
     ModelUnreachableError,
     OllamaProvider,
 )
+from tests.conftest import RunCli
 from tests.ollama_standin import OllamaStandIn
 
 
@@ -86,3 +88,23 @@ def test_a_server_error_is_reported(standin: OllamaStandIn) -> None:
     provider = OllamaProvider(standin.url, "standin:latest", timeout=10)
     with pytest.raises(LLMError, match="answered with an error"):
         list(provider.chat([{"role": "user", "content": "hi"}]))
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:99999", "http://[::1"])
+def test_a_malformed_ollama_host_still_answers_from_the_vault(
+    run_cli: RunCli, address: str
+) -> None:
+    # `import ollama` itself parses OLLAMA_HOST: a bad one used to escape as a ValueError.
+    made = json.loads(run_cli("new", "Trip", "--json").stdout)
+    run_cli("add", made["id"], "I love grilled sardines.")
+    asked = run_cli("ask", "what do I love to eat", env={"OLLAMA_HOST": address})
+    assert asked.returncode == 0, asked.stderr
+    assert "sardines" in asked.stdout and "this is a bug" not in asked.stderr
+    assert f"the Ollama address {address!r} is not valid" in asked.stderr
+
+    chatted = run_cli("chat", "--title", "Bad host", input="hello\n", env={"OLLAMA_HOST": address})
+    assert chatted.returncode == 0, chatted.stderr
+    assert "this is a bug" not in chatted.stderr
+    chat = next(s for s in json.loads(run_cli("list", "--json").stdout) if s["title"] == "Bad host")
+    shown = json.loads(run_cli("show", chat["id"], "--json").stdout)
+    assert [m["content"] for m in shown["messages"]][:1] == ["hello"]

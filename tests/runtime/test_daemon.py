@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from amos_vault.files.vault import Vault
+from amos_vault.files.vault import Vault, is_noise
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.search import SearchEngine
 from amos_vault.mirror import ActiveMirror
+from amos_vault.runtime import systemd
 from amos_vault.runtime.systemd import render_unit
-from amos_vault.runtime.watcher import is_noise
 from tests.conftest import DaemonProcess, RunCli, wait_for
 
 SESSION = """---
@@ -272,17 +272,41 @@ def test_the_service_unit_passes_systemd_analyze(tmp_path: Path) -> None:
 
 
 def test_service_install_without_a_user_manager_says_what_to_run(
-    run_cli: RunCli, tmp_path: Path
+    vault_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = run_cli("service", "install", env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")})
-    assert done.returncode == 0, done.stderr
+    # systemd runs the machine (faked: its runtime folder), but no user manager answers.
+    booted = tmp_path / "run-systemd-system"
+    booted.mkdir()
+    monkeypatch.setattr(systemd, "SYSTEMD_RUNTIME", booted)
+    monkeypatch.setattr(systemd, "user_manager_running", lambda: False)
+    monkeypatch.setenv("USER", "")
+    report = systemd.install(vault_root, tmp_path / "cfg")
     units = list((tmp_path / "cfg" / "systemd" / "user").glob("amos-vault-*.service"))
-    assert len(units) == 1
-    assert "systemctl --user enable --now" in done.stdout or "enable --now" in done.stdout
-    status = run_cli("service", "status", env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")})
-    assert status.returncode == 0 and "Installed" in status.stdout
-    gone = run_cli("service", "uninstall", env={"XDG_CONFIG_HOME": str(tmp_path / "cfg")})
-    assert gone.returncode == 0 and not units[0].exists()
+    assert units == [report.unit]
+    assert any("systemctl --user enable --now" in line for line in report.todo)
+    linger = next(line for line in report.todo if line.startswith("loginctl enable-linger"))
+    assert linger.split()[2] not in ("", "#", "$USER")  # never an empty or unexpanded name
+    path, installed, _text = systemd.status(vault_root, tmp_path / "cfg")
+    assert installed and path == units[0]
+    systemd.uninstall(vault_root, tmp_path / "cfg")
+    assert not units[0].exists()
+
+
+def test_service_install_where_systemd_does_not_run_says_how_to_run_the_daemon(
+    vault_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from amos_vault.interfaces.cli import main
+
+    monkeypatch.setattr(systemd, "SYSTEMD_RUNTIME", tmp_path / "no-such-folder")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    done = CliRunner().invoke(main, ["--vault", str(vault_root), "service", "install"])
+    assert done.exit_code == 1
+    assert "no service manager is available here" in done.output
+    assert f"amosvault --vault {vault_root} daemon" in done.output
+    assert "$USER" not in done.output and "this is a bug" not in done.output
+    assert not (tmp_path / "cfg" / "systemd").exists()
 
 
 def test_the_daemon_takes_vault_after_the_command(vault_root: Path, run_cli: RunCli) -> None:
