@@ -316,6 +316,12 @@ class Vault:
                 hint="restore it, or point --vault / AMOS_VAULT at where it is now "
                 f"(`amosvault init {path}` would start a new, empty vault there)",
             )
+        if not path.is_dir():
+            raise VaultNotFoundError(
+                f"{path} is a file, not a vault folder",
+                hint="point --vault / AMOS_VAULT at the vault's folder (the one holding "
+                f"{AMOS_DIR}/), or run `amosvault init FOLDER` to create one",
+            )
         if not (path / AMOS_DIR).is_dir():
             raise VaultNotFoundError(
                 f"{path} is not a vault (it has no {AMOS_DIR}/ folder)",

@@ -169,8 +169,9 @@ def test_vault_is_accepted_after_the_command(run_cli: RunCli, vault_root: Path) 
     assert made["id"] in run("list", *vault).stdout
     found = json.loads(run("search", *vault, "okapis", "--json").stdout)
     assert found["hits"] and "Okapis" in found["hits"][0]["text"]
-    assert "No daemon is running" in run("status", *vault).stdout
-    assert "No daemon is running" in run("daemon", "status", *vault).stdout
+    for command in (["status"], ["daemon", "status"]):
+        stopped = run_cli(*command, *vault, vault=False, cwd=elsewhere)
+        assert stopped.returncode == 3 and "No daemon is running" in stopped.stdout
     assert "no daemon runs" in run("jobs", *vault).stdout
     # Before the command it works as before; after it, the last one given wins.
     assert made["id"] in run(*vault, "list").stdout
@@ -223,3 +224,21 @@ def test_output_to_a_closed_reader_ends_quietly(run_cli: RunCli, vault_root: Pat
         errors = reader.stderr.read().decode()
         assert reader.wait(timeout=60) == 0, (args, errors)
         assert errors == "", (args, errors)
+
+
+def test_status_tells_running_not_running_and_no_vault_apart(
+    run_cli: RunCli, vault_root: Path, tmp_path: Path
+) -> None:
+    stopped = run_cli("status")
+    assert stopped.returncode == 3 and "No daemon is running" in stopped.stdout
+    assert run_cli("status", "--json").returncode == 3
+    missing = tmp_path / "gone"
+    for env in ({"AMOS_VAULT": str(missing)},):
+        done = run_cli("status", vault=False, env=env, cwd=tmp_path)
+        assert done.returncode == 1 and "No daemon" not in done.stdout
+        assert f"the vault folder {missing} does not exist" in done.stderr
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a vault")
+    done = run_cli("status", vault=False, env={"AMOS_VAULT": str(a_file)}, cwd=tmp_path)
+    assert done.returncode == 1 and "is a file, not a vault folder" in done.stderr
+    assert f"amosvault init {a_file}" not in done.stderr

@@ -92,16 +92,25 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
     _print_status(ctx, as_json)
 
 
+# `status` exit codes, as documented: scripts can tell the three cases apart.
+STATUS_NOT_RUNNING = 3  # 0: a daemon runs; 1: no vault there (an error)
+
+
 def _print_status(ctx: click.Context, as_json: bool) -> None:
-    status = client(ctx).daemon_status() or {"running": False, "vault": str(vault_root(ctx))}
+    from amos_vault.files.vault import Vault
+
+    root = Vault.open(vault_root(ctx)).root  # no vault there: say so (exit 1), not "no daemon"
+    status = client(ctx).daemon_status() or {"running": False, "vault": str(root)}
     if as_json:
         emit_json(status)
-        return
-    if not status["running"]:
+    elif not status["running"]:
         click.echo(f"No daemon is running for {status['vault']}.")
         click.echo(
             "  start one with `amosvault daemon`, or as a service: `amosvault service install`"
         )
+    if not status["running"]:
+        ctx.exit(STATUS_NOT_RUNNING)
+    if as_json:
         return
     click.echo(
         f"Daemon running (pid {status['pid']}) for {status['vault']}, since {status['started']}"
