@@ -263,42 +263,78 @@ def write_new_file(path: Path, data: bytes) -> bool:
         return True
 
 
+class FileLock:
+    """An exclusive advisory lock (flock) on ``path``, created if missing.
+
+    The kernel drops it when the holder closes it or dies, so a lock left by a process that
+    died is free again. Held from `acquire` to `release`: for a block (`file_lock`) or for a
+    process's life (the daemon's).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd >= 0
+
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds (0: one try), polling; raises
+        `LockTimeoutError` when another process holds it all that time."""
+        path = self.path
+        with storage_errors(path):
+            try:
+                _ensure_dir(path.parent)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            except OSError as exc:
+                # A read-only vault can still be read: flock works on a read-only descriptor.
+                if exc.errno not in (errno.EROFS, errno.EACCES) or not path.is_file():
+                    raise
+                fd = os.open(path, os.O_RDONLY)
+        try:
+            deadline = time.monotonic() + timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise LockTimeoutError(
+                            f"another process has held {path.name} for over {timeout:g} s",
+                            hint="wait for it to finish, or raise sessions.lock_timeout_seconds",
+                            path=path,
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the lock go (nothing happens when it is not held)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)  # closing the descriptor releases the lock
+
+
 @contextlib.contextmanager
 def file_lock(path: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` (created if missing) for the block.
 
     Waits at most ``timeout`` seconds, polling, then raises `LockTimeoutError`.
     """
-    with storage_errors(path):
-        try:
-            _ensure_dir(path.parent)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as exc:
-            # A read-only vault can still be read: flock works on a read-only descriptor.
-            if exc.errno not in (errno.EROFS, errno.EACCES) or not path.is_file():
-                raise
-            fd = os.open(path, os.O_RDONLY)
+    lock = FileLock(path)
+    lock.acquire(timeout)
     try:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LockTimeoutError(
-                        f"another process has held {path.name} for over {timeout:g} s",
-                        hint="wait for it to finish, or raise sessions.lock_timeout_seconds",
-                        path=path,
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()
 
 
 def _visible_dir(name: str) -> bool:
