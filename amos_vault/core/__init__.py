@@ -1,4 +1,4 @@
-"""Core: typed errors, settings (config) and plugin discovery.
+"""Core: typed errors, settings (config), schedule strings and plugin discovery.
 
 Imports nothing else of amos_vault.
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from amos_vault.core.errors import ConfigError
+from amos_vault.core.schedule import schedule_problem
 
 CONFIG_RELPATH = Path(".amos") / "config.toml"
 
@@ -271,46 +272,6 @@ def _check(settings: Settings, path: Path) -> Settings:
         if value < 0:
             raise bad(key, f"cannot be negative (found {value})")
     return settings
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_INTERVAL_DAYS = 3650  # longer cannot be scheduled (and "off" says it better)
-
-
-def parse_schedule(text: str) -> tuple[str, Any]:
-    """``"every 30m"`` -> ("interval", seconds); ``"cron 0 3 * * *"`` -> ("cron", fields);
-    ``"off"`` -> ("off", None). Raises ValueError saying what is wrong."""
-    words = text.strip().split()
-    if words == ["off"]:
-        return "off", None
-    if len(words) == 2 and words[0] == "every":
-        amount, unit = words[1][:-1], words[1][-1:]
-        if unit in _UNITS and amount.replace(".", "", 1).isdigit() and float(amount) > 0:
-            seconds = float(amount) * _UNITS[unit]
-            if seconds > MAX_INTERVAL_DAYS * 86400:
-                raise ValueError(
-                    f'is longer than {MAX_INTERVAL_DAYS} days (use "off" to never run it): {text!r}'
-                )
-            return "interval", seconds
-    if len(words) == 6 and words[0] == "cron":
-        from apscheduler.triggers.cron import CronTrigger  # only when a cron is written
-
-        try:
-            CronTrigger.from_crontab(" ".join(words[1:]))
-        except ValueError as exc:
-            raise ValueError(f"has a cron expression that cannot run ({exc}): {text!r}") from None
-        return "cron", words[1:]
-    raise ValueError(
-        f'must be "every N[s|m|h|d]", "cron MIN HOUR DAY MONTH WEEKDAY" or "off" (found {text!r})'
-    )
-
-
-def schedule_problem(text: str) -> str | None:
-    try:
-        parse_schedule(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def settings_from_mapping(data: dict[str, Any], path: Path) -> Settings:

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from amos_vault.admin.gitsync import GitError, commit_vault, init_repository
-from amos_vault.core.config import Settings, parse_schedule
+from amos_vault.core.config import Settings
 from amos_vault.core.errors import ConfigError
+from amos_vault.core.schedule import parse_schedule
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime.jobs import JOBS, Job
 from amos_vault.runtime.scheduler import JobScheduler
