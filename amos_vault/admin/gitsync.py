@@ -7,7 +7,6 @@ Derived state under `.amos/` is never committed (the config file is: it is yours
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amos_vault.core.environment import child_environment
 from amos_vault.core.errors import AmosError
 from amos_vault.files.vault import AMOS_DIR, write_new_file
 
@@ -46,7 +46,7 @@ def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
             "git is not installed, so the vault cannot be versioned",
             hint='install git (e.g. `apt install git`), or set [git] commit_schedule = "off"',
         )
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = child_environment({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
     result = subprocess.run(
         ["git", "-C", str(root), *args], capture_output=True, text=True, env=env, check=False
     )

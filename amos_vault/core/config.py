@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,23 +320,6 @@ def load_settings(vault_root: Path) -> Settings:
             path=path,
         ) from exc
     return settings_from_mapping(data, path)
-
-
-def user_config_dir() -> Path:
-    """The user's amos-vault config folder (XDG_CONFIG_HOME honoured); private keys live here."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "amos-vault"
-
-
-def ollama_host_override() -> str | None:
-    """OLLAMA_HOST, which overrides [llm] host as it does for Ollama's own tools."""
-    return os.environ.get("OLLAMA_HOST") or None
-
-
-def user_cache_dir() -> Path:
-    """The user's amos-vault cache folder (XDG_CACHE_HOME honoured); models live here."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "amos-vault"
 
 
 if __name__ == "__main__":  # regenerate vault_template/.amos/config.toml

