@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amos_vault.core.config import ollama_host_override, user_cache_dir, user_config_dir
+from amos_vault.core.environment import ollama_host_override, user_cache_dir, user_config_dir
 from amos_vault.core.errors import IdentityError
 from amos_vault.files.identity import Identity, load_identity, sign_claim, verify_claim
 from amos_vault.files.vault import Vault
@@ -42,6 +42,7 @@ class ActiveMirror:
         cache_dir: Path | None = None,
     ) -> None:
         self.vault = vault if isinstance(vault, Vault) else Vault.open(vault)
+        # The same defaults as the CLI's, from the one module below it that reads the environment.
         self.key_dir = key_dir or user_config_dir()
         self.cache_dir = cache_dir or user_cache_dir()
         self._engine: SearchEngine | None = None

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from amos_vault.admin.scaffold import init_vault
-from amos_vault.core.config import user_cache_dir
+from amos_vault.core.environment import user_cache_dir
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.retrieval import Retriever
 from amos_vault.mirror import ActiveMirror

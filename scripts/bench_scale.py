@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from amos_vault.admin.scaffold import init_vault
-from amos_vault.core.config import user_cache_dir
+from amos_vault.core.environment import user_cache_dir
 from amos_vault.files.sessionfile import Message, SessionDocument
 from amos_vault.files.vault import Vault
 from amos_vault.index.search import SearchEngine

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from amos_vault.admin.scaffold import init_vault
-from amos_vault.core.config import user_cache_dir
+from amos_vault.core.environment import user_cache_dir
 from amos_vault.index.models import DEFAULT_MODEL_NAME, default_model_dir, model_problems
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime import ipc

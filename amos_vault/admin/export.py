@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Any, Protocol
 
 from amos_vault.files.identity import Identity
 from amos_vault.files.memorynote import Fact
-from amos_vault.files.vault import FILE_MODE, Vault, ensure_dir, storage_errors
+from amos_vault.files.vault import FILE_MODE, Vault, atomic_file
 from amos_vault.sessions.manager import SessionManager
 
 
@@ -110,22 +109,12 @@ def write_zip(mirror: ExportSource, target: Path) -> int:
     files = [path for folder in folders for path in vault.iter_markdown(folder)]
     if vault.identity_path.is_file():
         files.append(vault.identity_path)
-    ensure_dir(target.parent)
-    partial = target.with_name(f".{target.name}.partial")
-    with storage_errors(target):
-        try:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-            with os.fdopen(fd, "wb") as raw:
-                with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-                    archive.writestr("export.json", text)
-                    for path in sorted(files):
-                        archive.write(path, vault.relative(path))
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.chmod(partial, FILE_MODE)  # the umask may have narrowed it
-            partial.replace(target)  # a crash leaves no half-written archive under the name
-        except BaseException:
-            partial.unlink(missing_ok=True)  # nor a full disk a half-written partial file
-            raise
+    # A crash or a full disk leaves no half-written archive, under the name or beside it.
+    with (
+        atomic_file(target, mode=FILE_MODE) as raw,
+        zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
+        archive.writestr("export.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        for path in sorted(files):
+            archive.write(path, vault.relative(path))
     return len(files) + 1

@@ -8,7 +8,6 @@ waits for the next run (an editor may be writing it). The config file is committ
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amos_vault.admin.scaffold import template_dir
+from amos_vault.core.environment import child_environment
 from amos_vault.core.errors import AmosError
 from amos_vault.files.vault import AMOS_DIR, is_noise, write_new_file
 
@@ -43,7 +43,7 @@ def _git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
             "git is not installed, so the vault cannot be versioned",
             hint='install git (e.g. `apt install git`), or set [git] commit_schedule = "off"',
         )
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    env = child_environment({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
     result = subprocess.run(
         ["git", "-C", str(root), *args], capture_output=True, text=True, env=env, check=False
     )

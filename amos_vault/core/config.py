@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from amos_vault.core.errors import ConfigError
+from amos_vault.core.schedule import schedule_problem
 
 CONFIG_RELPATH = Path(".amos") / "config.toml"
 
@@ -273,46 +273,6 @@ def _check(settings: Settings, path: Path) -> Settings:
     return settings
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_INTERVAL_DAYS = 3650  # longer cannot be scheduled (and "off" says it better)
-
-
-def parse_schedule(text: str) -> tuple[str, Any]:
-    """``"every 30m"`` -> ("interval", seconds); ``"cron 0 3 * * *"`` -> ("cron", fields);
-    ``"off"`` -> ("off", None). Raises ValueError saying what is wrong."""
-    words = text.strip().split()
-    if words == ["off"]:
-        return "off", None
-    if len(words) == 2 and words[0] == "every":
-        amount, unit = words[1][:-1], words[1][-1:]
-        if unit in _UNITS and amount.replace(".", "", 1).isdigit() and float(amount) > 0:
-            seconds = float(amount) * _UNITS[unit]
-            if seconds > MAX_INTERVAL_DAYS * 86400:
-                raise ValueError(
-                    f'is longer than {MAX_INTERVAL_DAYS} days (use "off" to never run it): {text!r}'
-                )
-            return "interval", seconds
-    if len(words) == 6 and words[0] == "cron":
-        from apscheduler.triggers.cron import CronTrigger  # only when a cron is written
-
-        try:
-            CronTrigger.from_crontab(" ".join(words[1:]))
-        except ValueError as exc:
-            raise ValueError(f"has a cron expression that cannot run ({exc}): {text!r}") from None
-        return "cron", words[1:]
-    raise ValueError(
-        f'must be "every N[s|m|h|d]", "cron MIN HOUR DAY MONTH WEEKDAY" or "off" (found {text!r})'
-    )
-
-
-def schedule_problem(text: str) -> str | None:
-    try:
-        parse_schedule(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def settings_from_mapping(data: dict[str, Any], path: Path) -> Settings:
     """Build settings from a parsed TOML mapping; unknown or mistyped keys raise `ConfigError`."""
     sections: dict[str, Any] = {}
@@ -360,23 +320,6 @@ def load_settings(vault_root: Path) -> Settings:
             path=path,
         ) from exc
     return settings_from_mapping(data, path)
-
-
-def user_config_dir() -> Path:
-    """The user's amos-vault config folder (XDG_CONFIG_HOME honoured); private keys live here."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "amos-vault"
-
-
-def ollama_host_override() -> str | None:
-    """OLLAMA_HOST, which overrides [llm] host as it does for Ollama's own tools."""
-    return os.environ.get("OLLAMA_HOST") or None
-
-
-def user_cache_dir() -> Path:
-    """The user's amos-vault cache folder (XDG_CACHE_HOME honoured); models live here."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "amos-vault"
 
 
 if __name__ == "__main__":  # regenerate vault_template/.amos/config.toml

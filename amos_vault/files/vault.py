@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from amos_vault.core.config import Settings, load_settings
 from amos_vault.core.errors import (
@@ -107,21 +107,64 @@ def _ensure_dir(path: Path) -> None:
             folder.mkdir(mode=DIR_MODE)
 
 
-def _synced_temp(path: Path, data: bytes, mode: int) -> Path:
-    """``data`` written and fsynced to a new temp file beside ``path`` (mode ``mode``)."""
+@contextlib.contextmanager
+def _temp_beside(path: Path, mode: int) -> Iterator[_TempFile]:
+    """A new temp file beside ``path`` (mode ``mode``), open for the block to write; removed
+    if the block raises. What the block does with it once synced is the caller's last step."""
     _ensure_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    handle = open(tmp, "xb", opener=lambda name, flags: os.open(name, flags, mode))  # noqa: SIM115
+    temp = _TempFile(tmp, handle, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)  # the umask may have narrowed it
+        yield temp
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return tmp
+    finally:
+        handle.close()
+
+
+@dataclass
+class _TempFile:
+    """A temp file being written: its name, its open handle, the mode it must end with."""
+
+    path: Path
+    handle: BinaryIO
+    mode: int
+
+    def sync(self) -> None:
+        """Flush and fsync what was written, close the handle, and set the mode (the umask
+        may have narrowed it)."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.chmod(self.path, self.mode)
+
+
+def _kept_mode(path: Path) -> int:
+    """The mode a write to ``path`` gives it: the existing file's, or 0600 for a new one."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return FILE_MODE
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary handle whose bytes land at ``path`` whole, when the block ends, or not at all.
+
+    The bytes go to a temp file in the same folder; when the block ends they are fsynced, the
+    temp file is renamed over ``path`` and the folder is fsynced so the rename survives a
+    crash. If the block (or any of those steps) raises, the temp file is removed and ``path``
+    is as it was: never half-written. ``mode`` defaults to the existing file's mode, 0600 for
+    a new file. A refusal of the file system raises `StorageError`.
+    """
+    with storage_errors(path):
+        with _temp_beside(path, _kept_mode(path) if mode is None else mode) as temp:
+            yield temp.handle
+            temp.sync()
+            os.replace(temp.path, path)
+        _fsync_dir(path.parent)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -132,18 +175,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     existing file keeps its mode. A refusal of the file system raises `StorageError`, and
     leaves the target as it was and no temp file behind.
     """
-    with storage_errors(path):
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = FILE_MODE
-        tmp = _synced_temp(path, data, mode)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def replace_file(path: Path, data: bytes, expected: bytes) -> bool:
@@ -169,15 +202,14 @@ def replace_file(path: Path, data: bytes, expected: bytes) -> bool:
 
 
 def _swap_in(path: Path, data: bytes, expected: bytes, mode: int) -> bool:
-    tmp = _synced_temp(path, data, mode)
-    try:
-        if not _exchange(tmp, path):
-            os.replace(tmp, path)
+    with _temp_beside(path, mode) as temp:
+        temp.handle.write(data)
+        temp.sync()
+        if not _exchange(temp.path, path):
+            os.replace(temp.path, path)
             _fsync_dir(path.parent)
             return True
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    tmp = temp.path  # now holding the file that was at ``path``
     if tmp.read_bytes() == expected:
         tmp.unlink()
         _fsync_dir(path.parent)
@@ -246,15 +278,77 @@ def write_new_file(path: Path, data: bytes) -> bool:
     with storage_errors(path):
         if path.exists() or path.is_symlink():
             return False
-        tmp = _synced_temp(path, data, FILE_MODE)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        finally:
-            tmp.unlink(missing_ok=True)
+        with _temp_beside(path, FILE_MODE) as temp:
+            temp.handle.write(data)
+            temp.sync()
+            try:
+                os.link(temp.path, path)
+            except FileExistsError:
+                return False
+            finally:
+                temp.path.unlink(missing_ok=True)
         _fsync_dir(path.parent)
         return True
+
+
+class FileLock:
+    """An exclusive advisory lock (flock) on ``path``, created if missing.
+
+    The kernel drops it when the holder closes it or dies, so a lock left by a process that
+    died is free again. Held from `acquire` to `release`: for a block (`file_lock`) or for a
+    process's life (the daemon's).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd >= 0
+
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds (0: one try), polling; raises
+        `LockTimeoutError` when another process holds it all that time."""
+        path = self.path
+        with storage_errors(path):
+            try:
+                _ensure_dir(path.parent)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            except OSError as exc:
+                # A read-only vault can still be read: flock works on a read-only descriptor.
+                if exc.errno not in (errno.EROFS, errno.EACCES) or not path.is_file():
+                    raise
+                fd = os.open(path, os.O_RDONLY)
+        try:
+            deadline = time.monotonic() + timeout
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise LockTimeoutError(
+                            f"another process has held {path.name} for over {timeout:g} s",
+                            hint="wait for it to finish, or raise sessions.lock_timeout_seconds",
+                            path=path,
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the lock go (nothing happens when it is not held)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)  # closing the descriptor releases the lock
 
 
 @contextlib.contextmanager
@@ -263,36 +357,12 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
 
     Waits at most ``timeout`` seconds, polling, then raises `LockTimeoutError`.
     """
-    with storage_errors(path):
-        try:
-            _ensure_dir(path.parent)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as exc:
-            # A read-only vault can still be read: flock works on a read-only descriptor.
-            if exc.errno not in (errno.EROFS, errno.EACCES) or not path.is_file():
-                raise
-            fd = os.open(path, os.O_RDONLY)
+    lock = FileLock(path)
+    lock.acquire(timeout)
     try:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LockTimeoutError(
-                        f"another process has held {path.name} for over {timeout:g} s",
-                        hint="wait for it to finish, or raise sessions.lock_timeout_seconds",
-                        path=path,
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        lock.release()
 
 
 def _visible_dir(name: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from amos_vault.core.errors import AmosError
-from amos_vault.files.vault import FILE_MODE, atomic_write, ensure_dir, file_stamp, storage_errors
+from amos_vault.files.vault import FILE_MODE, atomic_file, atomic_write, file_stamp
 from amos_vault.index.chunks import KINDS, Chunk
 
 MANIFEST = "manifest.json"
@@ -211,23 +210,12 @@ class VectorStore:
             self._write_manifest()
 
     def _write_segment(self, arrays: dict[str, np.ndarray]) -> str:
-        ensure_dir(self.folder)
         name = f"seg-{self._next_segment:06d}.npz"
         self._next_segment += 1
-        tmp = self.folder / f".{name}.tmp"
         stored = {k: v.astype(np.float16) if k == "vectors" else v for k, v in arrays.items()}
         save: Any = np.savez  # its stub types **arrays as flags
-        with storage_errors(tmp):
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-                with os.fdopen(fd, "wb") as handle:
-                    save(handle, **stored)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.folder / name)
-            except BaseException:
-                tmp.unlink(missing_ok=True)  # a full disk leaves no half segment behind
-                raise
+        with atomic_file(self.folder / name, mode=FILE_MODE) as handle:
+            save(handle, **stored)  # a full disk leaves no half segment behind
         return name
 
     def _write_manifest(self) -> None:

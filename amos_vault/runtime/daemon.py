@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
 import logging
 import os
 import signal
@@ -36,7 +34,7 @@ from amos_vault.core.errors import (
     storage_errno,
     storage_error,
 )
-from amos_vault.files.vault import Vault, atomic_write
+from amos_vault.files.vault import FileLock, Vault, atomic_write
 from amos_vault.index.query import parse_query
 from amos_vault.index.search import SearchEngine
 from amos_vault.index.sync import SyncReport
@@ -59,19 +57,13 @@ class _DaemonLock:
     """`.amos/daemon.lock`, held (flock) for the daemon's life; `.amos/daemon.pid` says who."""
 
     def __init__(self, vault: Vault) -> None:
-        self.path = vault.amos_dir / "daemon.lock"
+        self.lock = FileLock(vault.amos_dir / "daemon.lock")
         self.pid_path = vault.amos_dir / "daemon.pid"
-        self.fd = -1
 
     def acquire(self) -> None:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(self.fd)
-            self.fd = -1
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+            self.lock.acquire(timeout=0)
+        except LockTimeoutError:
             pid = self.pid_path.read_text().strip() if self.pid_path.exists() else "?"
             raise DaemonRunningError(
                 f"a daemon (pid {pid}) already serves this vault",
@@ -80,11 +72,10 @@ class _DaemonLock:
         atomic_write(self.pid_path, f"{os.getpid()}\n".encode())
 
     def release(self) -> None:
-        if self.fd >= 0:
+        if self.lock.held:
             with contextlib.suppress(FileNotFoundError):
                 self.pid_path.unlink()
-            os.close(self.fd)
-            self.fd = -1
+            self.lock.release()
 
 
 def _same_user(connection: Any) -> bool:

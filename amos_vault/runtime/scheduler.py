@@ -1,10 +1,11 @@
-"""The daemon's job scheduler; the only module that knows apscheduler (3.x).
+"""The daemon's job scheduler; the only module that runs apscheduler (3.x).
 
 Each job of `amos_vault.runtime.jobs` runs on the schedule its settings give ("every 30m", "cron …",
 "off"), one run at a time. A job that fails logs why and runs again at its next time. Runs
 missed while the machine slept are coalesced: one run on wake, not one per missed slot. The
 last run of each job is kept in `.amos/jobs.json`, so a restarted daemon does not run an
-interval job again before its time (and runs an overdue one soon after start).
+interval job again before its time (and runs an overdue one soon after start). The schedule
+strings are read by `amos_vault.core.schedule`, which the settings also use to check them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from amos_vault.core.config import parse_schedule
 from amos_vault.core.errors import StorageError
+from amos_vault.core.schedule import parse_schedule
 from amos_vault.files.vault import atomic_write
 from amos_vault.runtime.jobs import JOBS, Job
 

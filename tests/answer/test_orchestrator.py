@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from amos_vault.answer.hooks import Hook
 from amos_vault.core.config import ContextSettings
 from amos_vault.files.sessionfile import parse_session_bytes
 from amos_vault.mirror import ActiveMirror
-from tests.conftest import RunCli
+from tests.conftest import RunCli, wait_for
 from tests.ollama_standin import OllamaStandIn
 
 EXAMPLE_PLUGIN = Path(__file__).parents[1] / "example_plugin"
@@ -320,15 +319,15 @@ def test_chat_writes_each_turn_and_survives_a_kill(
     proc.stdin.write("First thing I said.\n")
     proc.stdin.flush()
     files = lambda: list((vault_root / "sessions").rglob("*kill-me*.md"))  # noqa: E731
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (files() and "assistant" in files()[0].read_text()):
-        time.sleep(0.05)
+    wait_for(lambda: files() and "assistant" in files()[0].read_text(), what="the first reply")
     proc.stdin.write("Second thing I said.\n")
     proc.stdin.flush()
-    while time.monotonic() < deadline and "Second thing" not in files()[0].read_text():
-        time.sleep(0.02)
+    wait_for(lambda: "Second thing" in files()[0].read_text(), what="the second turn written")
     standin.script.delay = 0.2  # the second reply is slow: kill the chat in the middle of it
-    time.sleep(0.3)
+    wait_for(
+        lambda: any("Second thing" in json.dumps(r) for r in standin.script.requests),
+        what="the second reply under way",
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     doc = parse_session_bytes(files()[0].read_bytes())

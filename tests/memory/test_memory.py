@@ -17,13 +17,8 @@ from amos_vault.core.errors import InvalidInputError, storage_error
 from amos_vault.files.memorynote import fingerprint, parse_fact_line, render_fact_line
 from amos_vault.index.query import MemoryQuery
 from amos_vault.memory.manager import FactNotFoundError
-from amos_vault.memory.summarizer import (
-    ExtractiveSummarizer,
-    SessionText,
-    absolute_dates,
-    extract_facts,
-    third_person,
-)
+from amos_vault.memory.rules import absolute_dates, third_person
+from amos_vault.memory.summarizer import ExtractiveSummarizer, SessionText, extract_facts
 from amos_vault.mirror import ActiveMirror
 from amos_vault.sessions.manager import Session
 from tests.conftest import RunCli

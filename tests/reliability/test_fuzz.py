@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from amos_vault.core.config import load_settings, parse_schedule
+from amos_vault.core.config import load_settings
 from amos_vault.core.errors import AmosError, ConfigError, InvalidInputError, ParseError
+from amos_vault.core.schedule import parse_schedule
 from amos_vault.files.sessionfile import parse_session_bytes, read_session_file
 from amos_vault.files.vault import Vault
 from amos_vault.index.query import MemoryQuery, parse_query

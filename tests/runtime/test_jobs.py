@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from amos_vault.admin.gitsync import GitError, commit_vault, init_repository
-from amos_vault.core.config import Settings, parse_schedule
+from amos_vault.core.config import Settings
 from amos_vault.core.errors import ConfigError
+from amos_vault.core.schedule import parse_schedule
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime.jobs import JOBS, Job
 from amos_vault.runtime.scheduler import JobScheduler
-from tests.conftest import RunCli
+from tests.conftest import RunCli, wait_for
 
 
 def _git(root: Path, *args: str) -> str:
@@ -191,20 +192,25 @@ def test_runs_missed_while_asleep_are_coalesced_into_one(mirror: ActiveMirror) -
     job = Job(
         "tick", "a test job", lambda m: str(runs.append(time.monotonic())), lambda s: "every 2s"
     )
-    scheduler = JobScheduler(mirror, {"tick": job}, startup_delay=0)
+    scheduler = JobScheduler(mirror, {"tick": job}, startup_delay=0.5)
     scheduler.start()
     try:
-        deadline = time.monotonic() + 10
-        while not runs and time.monotonic() < deadline:
-            time.sleep(0.05)
+        from apscheduler.events import EVENT_JOB_EXECUTED
+
+        executed: list[object] = []  # apscheduler says a run is over once its books are done
+        scheduler._scheduler.add_listener(executed.append, EVENT_JOB_EXECUTED)
+        wait_for(lambda: executed, timeout=10, what="the job's first run")
         assert runs, "the job never ran"
-        # The machine "sleeps" through about three slots: the scheduler is held, then let go.
-        # Slots fall at first + 2k s; wake at +6.5 s and look at +7.3 s, before the +8 s slot.
+        # The machine "sleeps" through about three slots: the scheduler is held while its
+        # clock passes them. To the scheduler that is its job's next run time falling three
+        # slots behind the clock, so it is set there (no need to wait the 6 s out).
         scheduler._scheduler.pause()
-        first, before = runs[0], len(runs)
-        time.sleep(max(0.0, first + 6.5 - time.monotonic()))
+        before = len(runs)
+        asleep_since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=6.5)
+        scheduler._scheduler.modify_job("tick", next_run_time=asleep_since)
         scheduler._scheduler.resume()
-        time.sleep(max(0.0, first + 7.3 - time.monotonic()))
+        wait_for(lambda: len(runs) > before, timeout=1.5, what="the run on wake")
+        scheduler.shutdown()  # waits for the run in hand: uncoalesced missed runs would land
         assert len(runs) == before + 1  # one run on wake, not one per missed slot
     finally:
         scheduler.shutdown()

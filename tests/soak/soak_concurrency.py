@@ -318,7 +318,7 @@ def editor_worker(args: argparse.Namespace) -> int:
 def _env(base: Path) -> dict[str, str]:
     """Config and cache folders under ``base`` (keys stay out of the user's), with the real
     embedding model linked into the cache."""
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.index.models import DEFAULT_MODEL_NAME, default_model_dir
 
     model = default_model_dir(user_cache_dir())

