@@ -242,3 +242,20 @@ def test_status_tells_running_not_running_and_no_vault_apart(
     done = run_cli("status", vault=False, env={"AMOS_VAULT": str(a_file)}, cwd=tmp_path)
     assert done.returncode == 1 and "is a file, not a vault folder" in done.stderr
     assert f"amosvault init {a_file}" not in done.stderr
+
+
+def test_show_and_list_give_times_in_utc_with_the_zone_as_json_does(
+    run_cli: RunCli, vault_root: Path
+) -> None:
+    (vault_root / "sessions" / "zoned.md").write_text(
+        "---\nid: zoned0001\ntitle: Zoned\nstatus: active\n"
+        "created: 2026-11-28T19:10:00+01:00\n---\n\n"
+        "**user** · 2026-11-28T19:15:00+01:00 ^m-00000001\n\nA message sent in Paris.\n"
+    )
+    shown = run_cli("show", "zoned0001")
+    assert "[2026-11-28 18:15:00Z] user" in shown.stdout and "19:15" not in shown.stdout
+    data = json.loads(run_cli("show", "zoned0001", "--json").stdout)
+    assert data["messages"][0]["timestamp"].startswith("2026-11-28")
+    assert "18:15:00" in data["messages"][0]["timestamp"]
+    listed = run_cli("list").stdout
+    assert "2026-11-28 18:10:00Z" in listed

@@ -46,6 +46,10 @@ def test_a_file_over_the_limit_is_named_with_its_problem(run_cli: RunCli, vault_
         assert "no session matches" not in shown.stderr
         assert "over the 0.5 MiB limit" in shown.stderr and big.name in shown.stderr
 
+    listed = run_cli("list")
+    assert listed.returncode == 0 and child["id"] in listed.stdout
+    assert f"unreadable: {parent['path']}" in listed.stderr and "0.5 MiB limit" in listed.stderr
+
     problems = check_vault(Vault.open(vault_root))
     about_child = [p for p in problems if p.path == child["path"]]
     assert about_child and "cannot be read" in about_child[0].message

@@ -91,6 +91,8 @@ def add_command(
 @click.pass_context
 def show_command(ctx: click.Context, session_ref: str, as_json: bool) -> None:
     """Print a session: its details, then its messages."""
+    from amos_vault.files.sessionfile import format_timestamp
+
     session = load_session(ctx, session_ref)
     if as_json:
         click.echo(session.export("json"), nl=False)
@@ -104,7 +106,7 @@ def show_command(ctx: click.Context, session_ref: str, as_json: bool) -> None:
         click.echo(f"  tags: {', '.join(session.tags)}")
     for message in session.messages:
         click.echo()
-        stamp = message.timestamp.strftime("%Y-%m-%d %H:%M")
+        stamp = format_timestamp(message.timestamp)  # UTC with its Z, as in the file and JSON
         click.echo(click.style(f"[{stamp}] {message.role}", bold=True) + f"  ^{message.id}")
         click.echo(message.content)
 
@@ -127,6 +129,7 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List sessions, newest first."""
+    from amos_vault.files.sessionfile import format_timestamp
     from amos_vault.sessions.listing import SessionFilter
 
     found, problems = open_mirror(ctx).sessions.scan()
@@ -141,7 +144,7 @@ def list_command(
             (
                 s.id,
                 s.status,
-                s.created.strftime("%Y-%m-%d %H:%M") if s.created else "",
+                format_timestamp(s.created) if s.created else "",
                 str(len(s.messages)),
                 ",".join(s.tags),
                 s.title,
@@ -153,12 +156,22 @@ def list_command(
         for row in [heads, *rows]:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
             click.echo("  ".join([*cells, row[-1]]))
+    vault = open_mirror(ctx).vault
+    for problem in problems[:UNREADABLE_SHOWN]:  # named, so a session never just vanishes
+        line = f":{problem.error.line}" if problem.error.line else ""
+        where = f"{vault.relative(problem.path)}{line}"
+        click.echo(f"unreadable: {where}: {problem.error.message}", err=True)
     if problems:
+        more = len(problems) - UNREADABLE_SHOWN
         click.echo(
-            f"warning: {len(problems)} file(s) could not be read as sessions; "
-            "run `amosvault doctor` for details",
+            f"warning: {len(problems)} file(s) could not be read as sessions"
+            + (f" ({more} more not shown)" if more > 0 else "")
+            + "; run `amosvault doctor` for details",
             err=True,
         )
+
+
+UNREADABLE_SHOWN = 10
 
 
 def _lifecycle_command(action: str, past: str) -> click.Command:
