@@ -16,6 +16,7 @@ from amos_vault.answer import hooks
 from amos_vault.answer.context import Context, ContextPiece, Search, build_context
 from amos_vault.answer.dialogue import DialogueEngine
 from amos_vault.core.config import Settings
+from amos_vault.core.errors import AmosError
 from amos_vault.core.plugins import plugin_context_processors
 from amos_vault.files.memorynote import parse_fact_line
 from amos_vault.llm.providers import LLMError, LLMProvider
@@ -246,11 +247,7 @@ class Orchestrator:
         message = session.add_message("user", text)
         hooks.fire("message_received", session, message)
         answer = self.answer(text, session, on_piece)
-        metadata = {
-            **answer.metadata,
-            "model": answer.model,
-            "sources": [p.link for p in answer.sources if p.link],
-        }
+        metadata = {**answer.metadata, "model": answer.model, "sources": self._links(answer)}
         session.add_message(
             "assistant", answer.text, metadata={k: v for k, v in metadata.items() if v is not None}
         )
@@ -267,8 +264,24 @@ class Orchestrator:
             metadata={
                 "engine": answer.engine,
                 "model": answer.model or "none",
-                "sources": [p.link for p in answer.sources if p.link],
+                "sources": self._links(answer),
             },
         )
         session.complete()
         return session
+
+    def _links(self, answer: Answer) -> list[str]:
+        """The Obsidian links to the answer's sources, to be recorded: a message typed by hand
+        without an id first gets its id written into its file, so the link resolves."""
+        folder = self.vault.sessions_dir
+        for piece in answer.sources:
+            if not (piece.path and piece.message_id):
+                continue
+            path = self.vault.root / piece.path
+            if folder not in path.parents:
+                continue  # a memory note: its block ids are written with each fact
+            try:
+                self.sessions.write_message_ids(self.sessions.resolve(str(path)))
+            except (AmosError, OSError) as exc:  # unreadable or gone: the link stays as it is
+                log.info("could not write message ids into %s: %s", piece.path, exc)
+        return [p.link for p in answer.sources if p.link]

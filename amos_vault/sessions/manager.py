@@ -495,7 +495,16 @@ class SessionManager:
         return (where or SessionFilter()).apply([*sessions, *self._ephemeral.values()])
 
     # -- changing --------------------------------------------------------------------------
-    def _write(self, session: Session, change: Callable[[SessionDocument], None]) -> None:
+    def write_message_ids(self, session: Session) -> None:
+        """Write into the session's file the ids of messages typed by hand without one (they
+        are derived when the file is read), so a link to such a message resolves in Obsidian.
+        A file that holds every id already is left as it is."""
+        if session.path is not None:
+            self._write(session, lambda _doc: None, touch=False)
+
+    def _write(
+        self, session: Session, change: Callable[[SessionDocument], None], *, touch: bool = True
+    ) -> None:
         if session.path is None:  # ephemeral: memory only
             change(session._doc)
             session._doc.meta["updated"] = now_utc()
@@ -506,8 +515,11 @@ class SessionManager:
                 path, doc, data = self._read_for_write(session)
                 change(doc)
                 doc.write_derived_ids()
-                doc.meta["updated"] = now_utc()
+                if touch:
+                    doc.meta["updated"] = now_utc()
                 rendered = doc.render()
+                if rendered == data:
+                    break  # nothing to write
                 self._check_size(path, rendered)
                 # An editor may have saved while we worked: then start again from its text,
                 # so its edit is never overwritten.

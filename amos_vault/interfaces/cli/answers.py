@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -130,6 +131,13 @@ def chat_command(
                 hint=f"start a follow-up linked to it: amosvault chat --parent {session.id}",
             )
         if session.status == "paused":
+            # Ask (at a terminal) rather than resume behind the user's back, as `add` refuses.
+            ask = f"Session {session.id} ({session.title}) is paused. Resume it?"
+            if not (sys.stdin.isatty() and click.confirm(ask, default=True)):
+                raise InvalidInputError(
+                    f"session {session.id} is paused",
+                    hint=f"resume it first: amosvault resume {session.id}",
+                )
             session.resume()
     else:
         parent = load_session(ctx, parent_ref) if parent_ref else None
@@ -142,8 +150,9 @@ def chat_command(
             line = click.prompt(
                 click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False
             )
-        except (EOFError, click.Abort):
+        except (EOFError, click.Abort):  # Ctrl-D, or Ctrl-C at the prompt
             click.echo()
+            click.echo(f"Continue later: amosvault chat --session {session.id}")
             break
         text = line.strip()
         if not text:
@@ -151,6 +160,7 @@ def chat_command(
         if text.startswith("/"):
             command, _, argument = text.partition(" ")
             if command in ("/quit", "/exit"):
+                click.echo(f"Continue later: amosvault chat --session {session.id}")
                 break
             if command == "/pause":
                 session.pause()

@@ -159,8 +159,8 @@ def list_command(
     vault = open_mirror(ctx).vault
     for problem in problems[:UNREADABLE_SHOWN]:  # named, so a session never just vanishes
         line = f":{problem.error.line}" if problem.error.line else ""
-        where = f"{vault.relative(problem.path)}{line}"
-        click.echo(f"unreadable: {where}: {problem.error.message}", err=True)
+        location = f"{vault.relative(problem.path)}{line}"
+        click.echo(f"unreadable: {location}: {problem.error.message}", err=True)
     if problems:
         more = len(problems) - UNREADABLE_SHOWN
         click.echo(
