@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     from amos_vault.core.errors import AmosError
     from amos_vault.files.sessionfile import Message
     from amos_vault.mirror import ActiveMirror
-    from amos_vault.sessions.manager import Session, SessionManager
+    from amos_vault.sessions.manager import SessionManager
+    from amos_vault.sessions.session import Session
 
 _EXPORTS = {
     "ActiveMirror": "amos_vault.mirror",
-    "Session": "amos_vault.sessions.manager",
+    "Session": "amos_vault.sessions.session",
     "SessionManager": "amos_vault.sessions.manager",
     "Message": "amos_vault.files.sessionfile",
     "AmosError": "amos_vault.core.errors",

@@ -12,7 +12,8 @@ from amos_vault.core.errors import IdentityError
 from amos_vault.files.identity import Identity, load_identity, sign_claim, verify_claim
 from amos_vault.files.vault import Vault
 from amos_vault.sessions.listing import SessionFilter
-from amos_vault.sessions.manager import Session, SessionManager
+from amos_vault.sessions.manager import SessionManager
+from amos_vault.sessions.session import Session
 
 if TYPE_CHECKING:
     from collections.abc import Callable

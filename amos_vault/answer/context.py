@@ -30,7 +30,7 @@ from amos_vault.index.query import MemoryQuery
 if TYPE_CHECKING:
     from amos_vault.files.identity import Identity
     from amos_vault.index.retrieval import Hit, SearchResult
-    from amos_vault.sessions.manager import Session
+    from amos_vault.sessions.session import Session
 
 Search = Callable[[MemoryQuery], "SearchResult"]
 REQUIRED = ("identity", "metadata", "immediate")

@@ -25,7 +25,8 @@ from amos_vault.sessions.privacy import is_loopback, is_private, private_refs
 if TYPE_CHECKING:
     from amos_vault.files.identity import Identity
     from amos_vault.files.vault import Vault
-    from amos_vault.sessions.manager import Session, SessionManager
+    from amos_vault.sessions.manager import SessionManager
+    from amos_vault.sessions.session import Session
 
 ENABLE_HINT = (
     "to have answers written, run Ollama (`ollama serve`, then `ollama pull {model}`), "

@@ -67,8 +67,9 @@ from amos_vault.memory.summarizer import (
     Summarizer,
     same_statement,
 )
-from amos_vault.sessions.manager import Session, SessionManager
+from amos_vault.sessions.manager import SessionManager
 from amos_vault.sessions.privacy import is_loopback, is_private
+from amos_vault.sessions.session import Session
 
 log = logging.getLogger("amos_vault.memory.manager")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from amos_vault.sessions.manager import Session
+    from amos_vault.sessions.session import Session
 
 
 @dataclass(frozen=True, kw_only=True)

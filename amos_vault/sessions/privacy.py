@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from amos_vault.files.memorynote import SUMMARIES_FOLDER, FactNote
 from amos_vault.files.vault import Vault
-from amos_vault.sessions.manager import Session
+from amos_vault.sessions.session import Session
 
 
 def is_private(session: Session) -> bool:

@@ -39,7 +39,8 @@ from amos_vault.core.errors import (
 )
 from amos_vault.files.vault import Vault
 from amos_vault.mirror import ActiveMirror
-from amos_vault.sessions.manager import Session, SessionManager
+from amos_vault.sessions.manager import SessionManager
+from amos_vault.sessions.session import Session
 
 MESSAGE = "**user** · 2026-01-02 10:00:00Z ^m-00000001"
 PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"

@@ -20,7 +20,7 @@ from amos_vault.memory.manager import FactNotFoundError
 from amos_vault.memory.rules import absolute_dates, third_person
 from amos_vault.memory.summarizer import ExtractiveSummarizer, SessionText, extract_facts
 from amos_vault.mirror import ActiveMirror
-from amos_vault.sessions.manager import Session
+from amos_vault.sessions.session import Session
 from tests.conftest import RunCli
 from tests.ollama_standin import OllamaStandIn
 

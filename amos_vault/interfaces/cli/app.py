@@ -27,7 +27,7 @@ from amos_vault.interfaces.arguments import DATE_FORMS, parse_date
 if TYPE_CHECKING:
     from amos_vault.mirror import ActiveMirror
     from amos_vault.runtime.client import VaultClient
-    from amos_vault.sessions.manager import Session
+    from amos_vault.sessions.session import Session
 
 SESSION = "SESSION"  # metavar: an id, a unique id prefix, or a file path
 VAULT_HELP = "Vault folder (default: $AMOS_VAULT, else the first folder above here with .amos/)."

@@ -18,7 +18,7 @@ from amos_vault.index.query import KINDS, MemoryQuery
 from amos_vault.interfaces.arguments import parse_date
 from amos_vault.runtime.client import VaultClient
 from amos_vault.sessions.listing import SessionFilter
-from amos_vault.sessions.manager import Session
+from amos_vault.sessions.session import Session
 
 SESSION_URI = "amos://session/{}"
 MEMORY_URI = "amos://memory/{}"
