@@ -1,6 +1,8 @@
 """amos-vault: local-first memory for AI conversations, kept in Markdown files you own.
 
-Importing the package stays cheap: the public names are loaded on first use.
+Importing the package stays cheap: the public names are loaded on first use. Import them from
+here (``from amos_vault import ActiveMirror, MemoryQuery, Hook``): where each lives inside the
+package (its layer folders) may change; these names do not.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from amos_vault.answer.hooks import Hook
     from amos_vault.core.errors import AmosError
     from amos_vault.files.sessionfile import Message
+    from amos_vault.index.query import MemoryQuery
     from amos_vault.mirror import ActiveMirror
     from amos_vault.sessions.manager import SessionManager
     from amos_vault.sessions.session import Session
@@ -22,9 +26,20 @@ _EXPORTS = {
     "SessionManager": "amos_vault.sessions.manager",
     "Message": "amos_vault.files.sessionfile",
     "AmosError": "amos_vault.core.errors",
+    "MemoryQuery": "amos_vault.index.query",
+    "Hook": "amos_vault.answer.hooks",
 }
 
-__all__ = ["ActiveMirror", "AmosError", "Message", "Session", "SessionManager", "__version__"]
+__all__ = [
+    "ActiveMirror",
+    "AmosError",
+    "Hook",
+    "MemoryQuery",
+    "Message",
+    "Session",
+    "SessionManager",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
