@@ -28,8 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from amos_vault.core.errors import (
     AmosError,
     ConflictError,
@@ -37,6 +35,7 @@ from amos_vault.core.errors import (
     ParseError,
     SessionNotFoundError,
 )
+from amos_vault.files.frontmatter import render_front_matter, split_front_matter
 from amos_vault.files.integrity import Signer, sign_note
 from amos_vault.files.memorynote import (
     FACT_TYPES,
@@ -55,7 +54,7 @@ from amos_vault.files.memorynote import (
     render_tombstone,
     text_hash,
 )
-from amos_vault.files.sessionfile import dump_yaml_mapping, now_utc, shape_problem
+from amos_vault.files.sessionfile import now_utc
 from amos_vault.files.vault import Vault, atomic_write
 from amos_vault.index.embeddings import Embedder
 from amos_vault.memory.summarizer import (
@@ -327,33 +326,6 @@ def _confirmed(old: float, new: float) -> float:
     return round(min(1.0, max(old, new) + 0.05), 2)
 
 
-def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """(front-matter mapping, body) of a generated note; a broken front-matter reads as {}."""
-    if text.startswith("---\n"):
-        end = text.find("\n---\n", 4)
-        if end >= 0:
-            try:
-                front = yaml.safe_load(text[4:end]) or {}
-            except (
-                yaml.YAMLError,
-                ValueError,
-                TypeError,
-                OverflowError,
-                RecursionError,
-                AttributeError,
-            ):
-                front = {}  # ValueError and the like: values PyYAML cannot build (2026-02-30)
-            if not isinstance(front, dict) or shape_problem(front):
-                front = {}
-            return front, text[end + 5 :]
-    return {}, text
-
-
-def _with_front_matter(front: dict[str, Any], body: str) -> str:
-    lines = dump_yaml_mapping(front)
-    return "---\n" + "\n".join(lines) + "\n---\n" + body
-
-
 class MemoryManager:
     """Consolidation, facts, remember and forget for one vault."""
 
@@ -612,7 +584,7 @@ class MemoryManager:
         )
         if not edited:
             front["body_hash"] = text_hash(body)
-        plan.changes[rel] = FileChange(rel, before, _with_front_matter(front, body))
+        plan.changes[rel] = FileChange(rel, before, render_front_matter(front, body))
         summary_link = f"[[{rel.removesuffix('.md')}]]"
         if session.front_matter.get("summary") != summary_link:
             plan.links.append((session.id, summary_link))
@@ -854,7 +826,7 @@ class MemoryManager:
                     if front.get("body_hash") == text_hash(body):
                         front["body_hash"] = text_hash(new_body)
                     extra[rel] = FileChange(
-                        rel, memory.texts.get(rel), _with_front_matter(front, new_body)
+                        rel, memory.texts.get(rel), render_front_matter(front, new_body)
                     )
             changes = {**memory.changes(), **extra}
             self._write(changes, memory.state)

@@ -464,8 +464,8 @@ def check_files(root: Path, record: Record, marks: Path) -> list[str]:
 def check_links(root: Path) -> list[str]:
     """Problems with the links between sessions and their summaries, once settled: each
     summary's session links to it, and each session's link leads to a summary."""
+    from amos_vault.files.frontmatter import split_front_matter
     from amos_vault.files.sessionfile import parse_session_bytes
-    from amos_vault.memory.manager import split_front_matter
 
     problems: list[str] = []
     links: dict[str, tuple[str, Any]] = {}  # session id -> (file, its summary link)
