@@ -17,7 +17,7 @@ from amos_vault.core.errors import InvalidInputError, storage_error
 from amos_vault.files.memorynote import fingerprint, parse_fact_line, render_fact_line
 from amos_vault.index.chunks import chunk_note
 from amos_vault.index.query import MemoryQuery
-from amos_vault.memory.manager import FactNotFoundError
+from amos_vault.memory.controls import FactNotFoundError
 from amos_vault.memory.summarizer import (
     ExtractiveSummarizer,
     SessionText,

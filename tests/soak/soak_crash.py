@@ -145,7 +145,7 @@ def _daemon_child(marks_path: str, cli_args: list[str]) -> int:
     import amos_vault.index.sync as sync_mod
     import amos_vault.runtime.jobs as jobs_mod
     from amos_vault.interfaces import cli
-    from amos_vault.memory import manager as memory
+    from amos_vault.memory import store as memory
     from amos_vault.sessions import manager as sessions
 
     original_sync = search_mod.SearchEngine.sync
