@@ -27,7 +27,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from amos_vault.files.frontmatter import read_front_matter
+from amos_vault.files.frontmatter import dump_yaml_mapping, read_front_matter
 
 FACT_TYPES = ("preference", "knowledge", "context")
 NOTE_TITLES = {"preference": "Preferences", "knowledge": "Knowledge", "context": "Context"}
@@ -318,8 +318,7 @@ class FactNote:
     def new(cls, path: str, fact_type: str) -> FactNote:
         header = [
             "---",
-            "type: facts",
-            f"fact_type: {fact_type}",
+            *dump_yaml_mapping({"type": "facts", "fact_type": fact_type}),
             "---",
             "",
             f"# {NOTE_TITLES[fact_type]}",
@@ -416,7 +415,7 @@ def render_tombstone(stone: Tombstone) -> str:
 def new_tombstone_note() -> list[str]:
     return [
         "---",
-        "type: forgotten",
+        *dump_yaml_mapping({"type": "forgotten"}),
         "---",
         "",
         "# Forgotten",
