@@ -120,12 +120,10 @@ class ActiveMirror:
         from amos_vault.files.integrity import (
             CHECKSUM_KEY,
             SIGNATURE_KEY,
-            body_checksum,
             check,
-            session_checksum,
-            split_note,
+            content_checksum,
+            note_signature,
         )
-        from amos_vault.memory.manager import split_front_matter
 
         identity = self._owner()
         findings, unsigned = [], 0
@@ -141,7 +139,7 @@ class ActiveMirror:
                         session.id,
                         str(meta[CHECKSUM_KEY]),
                         str(meta[SIGNATURE_KEY]),
-                        session_checksum(session._doc),
+                        content_checksum(meta, session.messages),
                     )
                 )
             elif session.status in ("completed", "archived"):
@@ -151,21 +149,10 @@ class ActiveMirror:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            front, _ = split_front_matter(text)
-            parts = split_note(text)
-            if parts and CHECKSUM_KEY in front and SIGNATURE_KEY in front:
+            signed = note_signature(text)
+            if signed is not None:
                 rel = self.vault.relative(path)
-                findings.append(
-                    check(
-                        identity,
-                        "note",
-                        rel,
-                        rel,
-                        str(front[CHECKSUM_KEY]),
-                        str(front[SIGNATURE_KEY]),
-                        body_checksum(parts[1]),
-                    )
-                )
+                findings.append(check(identity, "note", rel, rel, *signed))
         return findings, unsigned
 
     def verify(self, claim: Mapping[str, Any] | bytes | str, signature: str) -> bool:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from amos_vault.core.errors import IdentityError, ParseError
-from amos_vault.files.sessionfile import format_timestamp, now_utc, parse_session_bytes
+from amos_vault.files.frontmatter import decode_text, parse_front_matter, render_front_matter
+from amos_vault.files.sessionfile import format_timestamp, now_utc
 from amos_vault.files.vault import atomic_write, ensure_dir
 
 if TYPE_CHECKING:
@@ -89,7 +88,6 @@ def create_identity(name: str, key_dir: Path) -> Identity:
 
 def render_identity_note(identity: Identity) -> bytes:
     """The text of ``identity.md``: the record as front-matter, then a short explanation."""
-    front = yaml.safe_dump(identity.to_dict(), sort_keys=False, allow_unicode=True)
     body = (
         f"# {identity.name}\n\n"
         "This note is the public identity of the owner of this vault, in the MirrorDNA\n"
@@ -97,7 +95,7 @@ def render_identity_note(identity: Identity) -> bytes:
         "The private key that matches `public_key` is kept outside the vault, in your user\n"
         "config folder, so it never enters version control. Do not edit the fields above.\n"
     )
-    return f"---\n{front}---\n\n{body}".encode()
+    return render_front_matter(identity.to_dict(), "\n" + body).encode()
 
 
 def load_identity(path: Path) -> Identity:
@@ -110,7 +108,7 @@ def load_identity(path: Path) -> Identity:
             hint="run `amosvault init` on the vault to create one (existing files are kept)",
             path=path,
         ) from None
-    doc = parse_session_bytes(data, path)
+    doc = parse_front_matter(decode_text(data, path)[0], path)
     fields: dict[str, Any] = doc.meta
     missing = [k for k in ("identity_id", "identity_type", "public_key") if not fields.get(k)]
     if missing:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from amos_vault.files.frontmatter import read_front_matter
 from amos_vault.files.identity import Identity, verify_claim
-from amos_vault.files.sessionfile import SessionDocument
+from amos_vault.files.sessionfile import Message, SessionDocument
 
 Signer = Callable[[str], str | None]  # claim -> base64 signature (None: no key here)
 
@@ -26,12 +27,17 @@ SIGNATURE_KEY = "signature"
 
 def session_checksum(doc: SessionDocument) -> str:
     """``sha256:…`` of what a session says: id, title and every message."""
+    return content_checksum(doc.meta, doc.messages)
+
+
+def content_checksum(meta: Mapping[str, Any], messages: Sequence[Message]) -> str:
+    """``sha256:…`` of a session's id and title (in ``meta``) and its ``messages``."""
     content = {
-        "id": str(doc.meta.get("id", "")),
-        "title": str(doc.meta.get("title", "")),
+        "id": str(meta.get("id", "")),
+        "title": str(meta.get("title", "")),
         "messages": [
             [m.id, m.role, m.timestamp.isoformat() if m.timestamp else "", m.content]
-            for m in doc.messages
+            for m in messages
         ],
     }
     data = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
@@ -63,30 +69,29 @@ def sign_session(doc: SessionDocument, signer: Signer | None) -> None:
         doc.meta[SIGNATURE_KEY] = signature
 
 
-def split_note(text: str) -> tuple[list[str], str] | None:
-    """(front-matter lines, body) of a note that has a front-matter block."""
-    lines = text.split("\n")
-    if not lines or lines[0].rstrip("\r") != "---":
-        return None
-    for index in range(1, len(lines)):
-        if lines[index].rstrip("\r") in ("---", "..."):
-            return lines[1:index], "\n".join(lines[index + 1 :])
-    return None
-
-
 def sign_note(name: str, text: str, signer: Signer | None) -> str:
     """``text`` with its front-matter's checksum and signature set for its body."""
-    parts = split_note(text) if signer is not None else None
-    if parts is None or signer is None:
+    front = read_front_matter(text) if signer is not None else None
+    if front is None or front.lines is None or signer is None:
         return text
-    front, body = parts
-    checksum = body_checksum(body)
+    checksum = body_checksum(front.body)
     signature = signer(note_claim(name, checksum))
     if not signature:
         return text
-    kept = [ln for ln in front if not ln.startswith((f"{CHECKSUM_KEY}:", f"{SIGNATURE_KEY}:"))]
+    kept = [
+        ln for ln in front.lines if not ln.startswith((f"{CHECKSUM_KEY}:", f"{SIGNATURE_KEY}:"))
+    ]
     kept += [f"{CHECKSUM_KEY}: {checksum}", f"{SIGNATURE_KEY}: {signature}"]
-    return "\n".join(["---", *kept, "---", body])
+    return "\n".join(["---", *kept, "---", front.body])
+
+
+def note_signature(text: str) -> tuple[str, str, str] | None:
+    """(recorded checksum, signature, checksum now) of a signed note; None when unsigned."""
+    front = read_front_matter(text)
+    if CHECKSUM_KEY not in front.meta or SIGNATURE_KEY not in front.meta:
+        return None
+    recorded, signature = str(front.meta[CHECKSUM_KEY]), str(front.meta[SIGNATURE_KEY])
+    return recorded, signature, body_checksum(front.body)
 
 
 @dataclass(frozen=True)

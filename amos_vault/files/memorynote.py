@@ -18,10 +18,16 @@ the per-session summary note. Pure functions of text; nothing here touches the d
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from amos_vault.files.frontmatter import dump_yaml_mapping, read_front_matter
 
 FACT_TYPES = ("preference", "knowledge", "context")
 NOTE_TITLES = {"preference": "Preferences", "knowledge": "Knowledge", "context": "Context"}
@@ -154,15 +160,61 @@ def _date(value: str) -> dt.date | None:
         return None
 
 
-def body_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
-    """(index, line) of each line of a note after its front-matter block, if it has one."""
-    in_front_matter = bool(lines) and lines[0].strip() == "---"
-    for index, line in enumerate(lines):
-        if in_front_matter:
-            if index > 0 and line.strip() in ("---", "..."):
-                in_front_matter = False
+@dataclass(frozen=True)
+class NoteLayout:
+    """Where things are in a note's lines, as CommonMark (markdown-it-py) reads its body.
+
+    Only the line that starts a real list item can hold a fact: a line inside a fenced or
+    indented code block never does, however much it looks like one."""
+
+    lines: list[str]
+    meta: dict[str, Any]  # the front-matter ({} when none, or malformed)
+    body_start: int  # index of the first line after the front-matter
+    items: tuple[int, ...]  # indexes of the lines that start a list item, in order
+    open_fence: str = ""  # the line that closes a code fence left open at the end, if any
+
+    def body(self) -> Iterator[tuple[int, str]]:
+        """(index, line) of each line after the front-matter."""
+        for index in range(self.body_start, len(self.lines)):
+            yield index, self.lines[index]
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    # Block structure only: inline markup does not decide what a list item is. HTML blocks
+    # are not recognised, so a list in an HTML comment is read as it always was.
+    return MarkdownIt("commonmark", {"html": False}).disable("inline")
+
+
+def read_note_layout(text: str) -> NoteLayout:
+    """The lines of a note (split as `str.splitlines` does), its front-matter and where its
+    list items start."""
+    lines = text.splitlines()
+    front = read_front_matter(text)
+    body_start = len(text[: front.body_offset].splitlines()) if front.lines is not None else 0
+    # The body alone, one line per line: markdown-it's line numbers are then ours.
+    tokens = _markdown().parse("\n".join(lines[body_start:]))
+    content_end = next((i + 1 for i in range(len(lines) - 1, -1, -1) if lines[i].strip()), 0)
+    items, open_fence = [], ""
+    for token in tokens:
+        if token.map is None:
             continue
-        yield index, line
+        start, end = body_start + token.map[0], body_start + token.map[1]
+        if token.type == "list_item_open":
+            items.append(start)
+        elif token.type == "fence" and token.level == 0 and end >= content_end:
+            # A fence that runs to the end of the note: left open, unless its last line
+            # closes it.
+            closed = end - start > 1 and _closes_fence(lines[end - 1], token.markup)
+            open_fence = "" if closed else token.markup
+    return NoteLayout(lines, front.meta, body_start, tuple(sorted(set(items))), open_fence)
+
+
+def _closes_fence(line: str, markup: str) -> bool:
+    """Whether ``line`` closes a code fence opened with ``markup`` (three or more ` or ~)."""
+    mark = line.strip()
+    indent = len(line) - len(line.lstrip(" "))
+    return indent < 4 and len(mark) >= len(markup) and set(mark) == {markup[0]}
 
 
 def parse_fact_line(line: str, note: str = "", number: int = 0) -> Fact | None:
@@ -241,12 +293,19 @@ class FactNote:
     lines: list[str]
     final_newline: bool = True
     facts: dict[int, Fact] = field(default_factory=dict)  # line index -> fact
+    open_fence: str = ""  # closes a code fence the note leaves open at its end
 
     @classmethod
     def parse(cls, path: str, text: str) -> FactNote:
-        lines = text.splitlines()
-        note = cls(path=path, lines=lines, final_newline=text.endswith(("\n", "\r")) or not text)
-        for index, line in body_lines(lines):
+        layout = read_note_layout(text)
+        note = cls(
+            path=path,
+            lines=layout.lines,
+            final_newline=text.endswith(("\n", "\r")) or not text,
+            open_fence=layout.open_fence,
+        )
+        for index in layout.items:
+            line = layout.lines[index]
             fact = parse_fact_line(line, path, index + 1)
             # A nested item belongs to the item above, unless it is a fact of ours (^f-…)
             # that you moved under a heading item of your own.
@@ -259,8 +318,7 @@ class FactNote:
     def new(cls, path: str, fact_type: str) -> FactNote:
         header = [
             "---",
-            "type: facts",
-            f"fact_type: {fact_type}",
+            *dump_yaml_mapping({"type": "facts", "fact_type": fact_type}),
             "---",
             "",
             f"# {NOTE_TITLES[fact_type]}",
@@ -284,6 +342,9 @@ class FactNote:
     def append(self, fact: Fact) -> Fact:
         while self.lines and not self.lines[-1].strip():
             self.lines.pop()
+        if self.open_fence:  # the note ends inside a code fence: closed, or the fact is code
+            self.lines.append(self.open_fence)
+            self.open_fence = ""
         if self.lines and not _ITEM.match(self.lines[-1]):
             self.lines.append("")  # a list starts after a blank line; items stay together
         self.lines.append(render_fact_line(fact))
@@ -354,7 +415,7 @@ def render_tombstone(stone: Tombstone) -> str:
 def new_tombstone_note() -> list[str]:
     return [
         "---",
-        "type: forgotten",
+        *dump_yaml_mapping({"type": "forgotten"}),
         "---",
         "",
         "# Forgotten",

@@ -43,14 +43,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from amos_vault.core.errors import InvalidInputError, ParseError
+from amos_vault.files.frontmatter import (
+    BOM,
+    MAX_DEPTH,
+    MISSING,
+    decode_text,
+    dump_yaml_mapping,
+    front_matter_end,
+    key_index,
+    load_yaml_lines,
+    opens_front_matter,
+    parse_front_matter_lines,
+    replace_key,
+    shape_problem,
+    unclosed_front_matter_error,
+)
 
 ROLES = ("user", "assistant", "system")
 STATUSES = ("active", "paused", "completed", "archived")
 KINDS = ("persistent", "ephemeral")
-BOM = "\ufeff"
 UTC = dt.UTC
 
 _HEADER_PREFIX = r"\*\*(?:user|assistant|system)\*\*[ \t]+[·—-][ \t]+\S"
@@ -64,22 +76,6 @@ META_RE = re.compile(r"^<!-- amos-meta: (?P<json>.*) -->\r?$")
 _NEEDS_ESCAPE_RE = re.compile(rf"^\\*(?:{_HEADER_PREFIX}|{_META_PREFIX})", re.IGNORECASE)
 _ESCAPED_RE = re.compile(rf"^\\+(?:{_HEADER_PREFIX}|{_META_PREFIX})", re.IGNORECASE)
 MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9-]+$")
-_TOP_KEY_RE = re.compile(r"^(['\"]?)(?P<key>[A-Za-z0-9_][\w.\- ]*?)\1[ \t]*:(?:[ \t]|$)")
-
-# Order of the keys in a newly written front-matter block.
-CANONICAL_KEYS = (
-    "id",
-    "title",
-    "identity",
-    "user_id",
-    "status",
-    "kind",
-    "parent",
-    "parent_id",
-    "created",
-    "updated",
-    "tags",
-)
 
 
 def now_utc() -> dt.datetime:
@@ -239,11 +235,8 @@ class SessionDocument:
 
     def key_line(self, key: str) -> int | None:
         """1-based file line of the top-level front-matter ``key``, if present."""
-        for offset, line in enumerate(self.front_matter_lines or ()):
-            match = _TOP_KEY_RE.match(line)
-            if match and match.group("key") == key:
-                return offset + 2
-        return None
+        index = key_index(self.front_matter_lines or (), key)
+        return None if index is None else index + 2
 
     def render(self) -> bytes:
         """The file's bytes: raw lines where unchanged, canonical lines where changed."""
@@ -274,111 +267,14 @@ class SessionDocument:
         lines = list(self.front_matter_lines)
         keys = list(self._original_meta) + [k for k in self.meta if k not in self._original_meta]
         for key in keys:
-            old, new = self._original_meta.get(key, _MISSING), self.meta.get(key, _MISSING)
+            old, new = self._original_meta.get(key, MISSING), self.meta.get(key, MISSING)
             if old != new:
-                lines = _replace_key(lines, key, new)
-        if _load_yaml_lines(lines) != self.meta:
+                lines = replace_key(lines, key, new)
+        if load_yaml_lines(lines) != self.meta:
             lines = dump_yaml_mapping(self.meta)  # an edit we could not make in place
         self.front_matter_lines = lines
         self._original_meta = copy.deepcopy(self.meta)
         return lines
-
-
-_MISSING = object()
-
-
-class _FrontMatterDumper(yaml.SafeDumper):
-    """Block style for the top-level mapping, flow style for short inner lists (``[a, b]``)."""
-
-    _top_level = True
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True  # never write anchors (&id001) when two keys share one value
-
-    def represent_mapping(self, tag: str, mapping: Any, flow_style: bool | None = None) -> Any:
-        if self._top_level:
-            self._top_level = False
-            flow_style = False
-        return super().represent_mapping(tag, mapping, flow_style)
-
-
-def _dump_yaml(data: dict[str, Any]) -> str:
-    options: dict[str, Any] = {
-        "Dumper": _FrontMatterDumper,
-        "sort_keys": False,
-        "default_flow_style": None,
-        "width": 1_000_000,
-    }
-    text = yaml.dump(data, allow_unicode=True, **options)
-    if yaml.safe_load(text) != data:  # some Unicode line breaks do not survive unescaped
-        text = yaml.dump(data, **options)
-    return str(text)
-
-
-def dump_yaml_mapping(meta: dict[str, Any]) -> list[str]:
-    """Front-matter lines for ``meta``, known keys first in canonical order."""
-    ordered = {k: meta[k] for k in CANONICAL_KEYS if k in meta}
-    ordered.update((k, v) for k, v in meta.items() if k not in ordered)
-    return _dump_yaml(ordered).rstrip("\n").split("\n") if ordered else []
-
-
-def _load_yaml_lines(lines: list[str]) -> Any:
-    try:
-        return yaml.safe_load("\n".join(lines)) or {}
-    except yaml.YAMLError:
-        return _MISSING
-
-
-_INLINE_COMMENT = re.compile(r"^[^#'\"]*?(?P<comment>[ \t]+#.*)$")
-
-
-def _replace_key(lines: list[str], key: str, value: Any) -> list[str]:
-    """Replace (or remove, or append) one top-level key's lines, leaving the rest untouched.
-
-    A key's block runs on through indented lines, list items, and blank lines that more of
-    its indented lines follow. A comment at the end of a one-line value is kept.
-    """
-    start = end = None
-    for index, line in enumerate(lines):
-        match = _TOP_KEY_RE.match(line)
-        if start is None:
-            if match and match.group("key") == key:
-                start, end = index, index + 1
-        elif line[:1] in (" ", "\t") or line == "-" or line.startswith("- "):
-            end = index + 1
-        elif not line.strip():
-            continue  # part of the value only if indented lines follow
-        else:
-            break
-    new = [] if value is _MISSING else _dump_yaml({key: value}).rstrip("\n").split("\n")
-    if start is None or end is None:
-        return lines + new
-    if end == start + 1 and len(new) == 1:
-        comment = _INLINE_COMMENT.match(lines[start].split(":", 1)[1])
-        if comment:
-            new = [new[0] + comment.group("comment")]
-    return lines[:start] + new + lines[end:]
-
-
-def _decode(data: bytes, path: Path | None) -> tuple[str, bool]:
-    if b"\x00" in data:
-        raise ParseError(
-            "not a text file (it contains NUL bytes)",
-            hint="move binary files out of the sessions folder",
-            path=path,
-            line=data[: data.index(b"\x00")].count(b"\n") + 1,
-        )
-    bom = data.startswith(b"\xef\xbb\xbf")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParseError(
-            f"not valid UTF-8 text (bad byte 0x{data[exc.start]:02x})",
-            hint="re-save the file as UTF-8 in your editor",
-            path=path,
-            line=data[: exc.start].count(b"\n") + 1,
-        ) from exc
-    return (text[1:] if bom else text), bom
 
 
 DERIVED_PREFIX = "\x00"  # marks, during parsing only, an id the file does not hold yet
@@ -396,7 +292,7 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
     UTF-8, NUL bytes, unclosed or malformed YAML front-matter, front-matter that is not a
     mapping, a message header with a bad timestamp or bad metadata comment.
     """
-    text, bom = _decode(data, path)
+    text, bom = decode_text(data, path)
     # Split on CRLF only when every line ends so; a file with mixed endings is split on LF
     # (each line keeps its own CR, so it still round-trips), and new lines follow its first.
     crlf = text.count("\r\n")
@@ -411,19 +307,12 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
     fm_lines: list[str] | None = None
     close = "---"
     start = 0
-    if lines and lines[0].rstrip() == "---":
-        for index in range(1, len(lines)):
-            if lines[index].rstrip() in ("---", "..."):
-                fm_lines, close, start = lines[1:index], lines[index], index + 1
-                break
-        else:
-            raise ParseError(
-                "the front-matter opened on line 1 is never closed with a '---' line",
-                hint="add a '---' line after the front-matter",
-                path=path,
-                line=1,
-            )
-        meta = _parse_front_matter(fm_lines, path)
+    if lines and opens_front_matter(lines[0]):
+        end = front_matter_end(lines)
+        if end is None:
+            raise unclosed_front_matter_error(path)
+        fm_lines, close, start = lines[1:end], lines[end], end + 1
+        meta = parse_front_matter_lines(fm_lines, path)
 
     doc = SessionDocument(
         meta=meta,
@@ -472,104 +361,6 @@ def parse_session_bytes(data: bytes, path: Path | None = None) -> SessionDocumen
     return doc
 
 
-def _flow_depth(text: str) -> int:
-    """How deep ``[`` and ``{`` nest in ``text`` at most (quotes not considered)."""
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}" and depth:
-            depth -= 1
-    return deepest
-
-
-def _parse_front_matter(fm_lines: list[str], path: Path | None) -> dict[str, Any]:
-    text = "\n".join(fm_lines)
-    # PyYAML takes time quadratic in the nesting of flow collections: 40,000 '[' take
-    # minutes. Nothing a session needs nests that deep.
-    if _flow_depth(text) > MAX_DEPTH:
-        raise ParseError(
-            f"the front-matter nests '[' or '{{' more than {MAX_DEPTH} levels deep",
-            hint="fix the YAML between the '---' lines (quote a value full of brackets)",
-            path=path,
-            line=2,
-        )
-    try:
-        value = yaml.safe_load(text)
-    except (ValueError, TypeError, OverflowError, RecursionError, AttributeError) as exc:
-        # PyYAML raises these for values it cannot build, e.g. the date 2026-02-30, or
-        # (AttributeError) "!!timestamp" on text that is not a time.
-        raise ParseError(
-            f"the front-matter holds a value that cannot be read: {exc}",
-            hint="fix the value (an impossible date?) between the '---' lines",
-            path=path,
-            line=2,
-        ) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
-        raise ParseError(
-            f"the front-matter is not valid YAML: {problem}",
-            hint="fix the YAML between the '---' lines",
-            path=path,
-            line=(mark.line + 2) if mark is not None else 2,
-        ) from exc
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ParseError(
-            f"the front-matter must be a mapping of keys to values, not a {type(value).__name__}",
-            hint="write it as 'key: value' lines",
-            path=path,
-            line=2,
-        )
-    problem = shape_problem(value)
-    if problem:
-        raise ParseError(
-            f"the front-matter {problem}",
-            hint="YAML aliases (*name) that refer to themselves or repeat each other cannot be "
-            "read; write the values out",
-            path=path,
-            line=2,
-        )
-    return {str(k): v for k, v in value.items()}
-
-
-MAX_DEPTH = 100
-MAX_VALUES = 100_000
-
-
-def shape_problem(value: Any) -> str | None:
-    """Why parsed YAML or JSON data is too deep or too big to handle (None when it is fine).
-
-    YAML aliases can make a value that contains itself (``a: &a [*a]``) or that repeats a
-    value exponentially often (a "billion laughs"); comparing, copying or writing either
-    never ends or overflows the stack, so such data is refused when read."""
-    count = 0
-
-    def walk(node: Any, depth: int) -> str | None:
-        nonlocal count
-        count += 1
-        if depth > MAX_DEPTH:
-            return f"is nested more than {MAX_DEPTH} levels deep (does an alias contain itself?)"
-        if count > MAX_VALUES:
-            return f"holds more than {MAX_VALUES} values (aliases repeating each other?)"
-        if isinstance(node, dict):
-            children = [*node.keys(), *node.values()]
-        elif isinstance(node, list | tuple | set):
-            children = list(node)
-        else:
-            return None
-        for child in children:
-            problem = walk(child, depth + 1)
-            if problem:
-                return problem
-        return None
-
-    return walk(value, 0)
-
-
 def _header_stamp(line: str) -> dt.datetime | None:
     match = HEADER_RE.match(line)
     if match is None:
@@ -609,9 +400,9 @@ def _parse_block(
         try:
             metadata = json.loads(meta_match.group("json"))
         except (ValueError, RecursionError):
-            metadata = _MISSING  # type: ignore[assignment]
+            metadata = MISSING  # type: ignore[assignment]
         if isinstance(metadata, dict) and shape_problem(metadata):
-            metadata = _MISSING  # type: ignore[assignment]
+            metadata = MISSING  # type: ignore[assignment]
         if not isinstance(metadata, dict):
             raise ParseError(
                 "the message metadata comment does not hold a JSON object (or one nested "

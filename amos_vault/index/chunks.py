@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from amos_vault.files.memorynote import Fact, body_lines, parse_fact_line
+from amos_vault.files.memorynote import Fact, parse_fact_line, read_note_layout
 from amos_vault.files.sessionfile import Message, SessionDocument, SessionHeader
 
 KINDS = ("message", "session", "fact", "note")
@@ -158,10 +158,12 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
     searchable as plain text.
     """
     chunks: list[Chunk] = []
-    lines = text.splitlines()
+    layout = read_note_layout(text)
+    lines = layout.lines
     start = 0
     # A facts note of ours: its heading and intro are not memory, only its facts are.
-    only_facts = bool(lines) and lines[0].strip() == "---" and "type: facts" in lines[:8]
+    only_facts = layout.meta.get("type") == "facts"
+    items = set(layout.items)
     paragraph: list[str] = []
 
     def flush(end: int) -> None:
@@ -170,8 +172,8 @@ def chunk_note(path: str, text: str, kind_of_items: str = "fact") -> list[Chunk]
             chunks.append(_note_chunk(path, body, "note", start + 1, end))
         paragraph.clear()
 
-    for number, line in body_lines(lines):
-        fact = parse_fact_line(line, path, number + 1)
+    for number, line in layout.body():
+        fact = parse_fact_line(line, path, number + 1) if number in items else None
         if fact is not None:
             flush(number)
             if kind_of_items == "fact":

@@ -81,3 +81,40 @@ def test_without_the_key_sessions_complete_unsigned(
     result = run_cli("verify")
     assert result.returncode == 0
     assert "1 completed session(s) carry no signature" in result.stdout
+
+
+def test_a_signed_note_whose_front_matter_ends_with_dots_is_still_checked(
+    mirror: ActiveMirror, vault_root: Path, run_cli: RunCli
+) -> None:
+    # '...' ends a YAML document as '---' does: the note must not drop out of the check.
+    mirror.memory.remember("My favorite color is blue.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    lines = note.read_text().split("\n")
+    closing = lines.index("---", 1)
+    note.write_text("\n".join([*lines[:closing], "...", *lines[closing + 1 :]]))
+    findings, _unsigned = mirror.check_signatures()
+    assert [(f.kind, f.state) for f in findings] == [("note", "ok")]
+
+    note.write_text(note.read_text().replace("blue", "teal"))  # the tampering
+    findings, _unsigned = mirror.check_signatures()
+    assert [(f.kind, f.path, f.state) for f in findings] == [
+        ("note", "memory/preference.md", "changed")
+    ]
+    result = run_cli("verify", "--json")
+    assert result.returncode == 1, result.stdout
+    report = json.loads(result.stdout)
+    assert report["checked"] == 1
+    assert [f["state"] for f in report["findings"]] == ["changed"]
+
+
+def test_a_signed_note_saved_with_crlf_or_a_bom_is_still_checked(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    mirror.memory.remember("My favorite color is blue.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    text = note.read_text()
+    for saved in (text.replace("\n", "\r\n"), "\ufeff" + text):
+        note.write_bytes(saved.encode())
+        assert [f.state for f in mirror.check_signatures()[0]] == ["ok"]
+        note.write_bytes(saved.replace("blue", "teal").encode())
+        assert [f.state for f in mirror.check_signatures()[0]] == ["changed"]

@@ -15,8 +15,9 @@ import pytest
 import amos_vault.sessions.manager as sessions_module
 from amos_vault.core.errors import InvalidInputError, storage_error
 from amos_vault.files.memorynote import fingerprint, parse_fact_line, render_fact_line
+from amos_vault.index.chunks import chunk_note
 from amos_vault.index.query import MemoryQuery
-from amos_vault.memory.manager import FactNotFoundError
+from amos_vault.memory.controls import FactNotFoundError
 from amos_vault.memory.rules import absolute_dates, third_person
 from amos_vault.memory.summarizer import ExtractiveSummarizer, SessionText, extract_facts
 from amos_vault.mirror import ActiveMirror
@@ -650,3 +651,30 @@ def test_a_fact_and_its_message_show_once_in_one_result_list(mirror: ActiveMirro
     assert len(top) == 1  # the same evidence, once
     facts = mirror.search(MemoryQuery("favorite fruit mango", kinds=("fact",))).hits
     assert facts[0].sources == fact.sources  # a fact hit says where it comes from
+
+
+def test_a_fenced_code_block_in_a_note_is_neither_a_fact_nor_a_chunk(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    fact = mirror.memory.remember("I prefer tabs over spaces.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    fence = ["", "How I clean up:", "", "```sh", "- rm -rf example", "* also not a fact", "```"]
+    note.write_text(note.read_text() + "\n".join(fence) + "\n")
+    assert [f.id for f in mirror.memory.facts()] == [fact.id]
+    chunks = chunk_note("memory/preference.md", note.read_text())
+    assert [(c.kind, c.text) for c in chunks] == [("fact", "I prefer tabs over spaces.")]
+    mirror.index()
+    hits = mirror.search(MemoryQuery("rm -rf example", k=50)).hits
+    assert hits and not any("rm -rf" in hit.text for hit in hits)
+    assert [h.message_id for h in mirror.search(MemoryQuery("tabs spaces")).hits] == [fact.id]
+
+
+def test_a_fact_added_after_a_fence_left_open_is_still_a_fact(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    first = mirror.memory.remember("I prefer tabs over spaces.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    note.write_text(note.read_text() + "\n```\n- rm -rf example\n")  # never closed
+    second = mirror.memory.remember("I drink my coffee black.", type="preference")
+    assert [f.id for f in mirror.memory.facts()] == [first.id, second.id]
+    assert "- rm -rf example\n```\n" in note.read_text()  # the fence closed before the fact

@@ -14,11 +14,11 @@ import pytest
 from amos_vault.core.config import load_settings
 from amos_vault.core.errors import AmosError, ConfigError, InvalidInputError, ParseError
 from amos_vault.core.schedule import parse_schedule
+from amos_vault.files.frontmatter import split_front_matter
 from amos_vault.files.sessionfile import parse_session_bytes, read_session_file
 from amos_vault.files.vault import Vault
 from amos_vault.index.query import MemoryQuery, parse_query
 from amos_vault.index.sync import chunk_file
-from amos_vault.memory.manager import split_front_matter
 from amos_vault.runtime import ipc
 from tests.soak import soak_fuzz as fuzz
 

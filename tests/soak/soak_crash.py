@@ -145,7 +145,7 @@ def _daemon_child(marks_path: str, cli_args: list[str]) -> int:
     import amos_vault.index.sync as sync_mod
     import amos_vault.runtime.jobs as jobs_mod
     from amos_vault.interfaces import cli
-    from amos_vault.memory import manager as memory
+    from amos_vault.memory import store as memory
     from amos_vault.sessions import manager as sessions
 
     original_sync = search_mod.SearchEngine.sync
@@ -464,8 +464,8 @@ def check_files(root: Path, record: Record, marks: Path) -> list[str]:
 def check_links(root: Path) -> list[str]:
     """Problems with the links between sessions and their summaries, once settled: each
     summary's session links to it, and each session's link leads to a summary."""
+    from amos_vault.files.frontmatter import split_front_matter
     from amos_vault.files.sessionfile import parse_session_bytes
-    from amos_vault.memory.manager import split_front_matter
 
     problems: list[str] = []
     links: dict[str, tuple[str, Any]] = {}  # session id -> (file, its summary link)

@@ -1116,6 +1116,7 @@ class NoteTarget(FileTarget):
         return memory_notes()
 
     def check(self, value: tuple[str, bytes], tally: Tally) -> None:
+        from amos_vault.files.frontmatter import split_front_matter
         from amos_vault.files.memorynote import (
             FactNote,
             parse_fact_line,
@@ -1123,7 +1124,7 @@ class NoteTarget(FileTarget):
             render_fact_line,
         )
         from amos_vault.index.sync import chunk_file
-        from amos_vault.memory.manager import _Memory, split_front_matter
+        from amos_vault.memory.store import MemoryFolder
 
         kind, data = value
         rel = {
@@ -1148,7 +1149,7 @@ class NoteTarget(FileTarget):
         split_front_matter(text)
         chunk_file(self.vault, rel, data)
         try:
-            memory = _Memory(self.vault)  # the memory folder as consolidation reads it
+            memory = MemoryFolder(self.vault)  # the memory folder as consolidation reads it
             memory.all_facts()
             tally.count("read")
         except AmosError:
