@@ -285,6 +285,13 @@ def parse_front_matter_lines(fm_lines: list[str], path: Path | None) -> dict[str
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        # YAML notices an unclosed bracket or quote lines later; the mistake is where the
+        # construct it was parsing began, so point there.
+        start = getattr(exc, "context_mark", None)
+        if start is not None and mark is not None and start.line < mark.line:
+            construct = getattr(exc, "context", None) or "the value"
+            problem = f"{construct} that starts here: {problem} (on line {mark.line + 2})"
+            mark = start
         raise ParseError(
             f"the front-matter is not valid YAML: {problem}",
             hint="fix the YAML between the '---' lines",

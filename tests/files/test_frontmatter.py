@@ -19,6 +19,7 @@ from amos_vault.files.integrity import body_checksum, note_signature
 from amos_vault.files.memorynote import FactNote
 from amos_vault.files.sessionfile import parse_session_bytes
 from amos_vault.index.chunks import chunk_note
+from tests.conftest import RunCli
 
 NOTE = (
     "---\n"
@@ -112,3 +113,21 @@ def test_what_the_writer_writes_the_reader_reads() -> None:
     text = render_front_matter(meta, "body\n")
     assert text.startswith("---\ntitle: T\n") and "tags: [a, b]" in text
     assert split_front_matter(text) == (meta, "body\n")
+
+
+def test_broken_yaml_is_reported_on_the_line_of_the_mistake(
+    run_cli: RunCli, vault_root: Path
+) -> None:
+    # An unclosed bracket on line 3: YAML notices it on line 4 (or later), but line 3 is wrong.
+    broken = vault_root / "sessions" / "2026-11-20-broken-ab12.md"
+    broken.write_text(
+        "---\nid: ab12cd34ef56\ntitle: [a title\nstatus: active\nkind: persistent\n---\n\n"
+        "**user** · 2026-11-20 10:00:00Z ^m-00000001\n\nhello\n"
+    )
+    with pytest.raises(ParseError) as caught:
+        parse_front_matter(broken.read_text(), broken)
+    assert caught.value.line == 3 and "starts here" in caught.value.message
+    for ref in ("ab12cd34ef56", "ab12cd"):  # the id (or a prefix) still finds the file
+        shown = run_cli("show", ref)
+        assert shown.returncode == 1 and "no session matches" not in shown.stderr
+        assert f"{broken}:3: the front-matter is not valid YAML" in shown.stderr
