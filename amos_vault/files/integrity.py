@@ -3,8 +3,16 @@
 A completed session carries ``checksum: sha256:…`` (of its id, title and messages — not of
 its status or other front-matter, which may change later) and ``signature: …`` (the owner's
 signature of ``amos-vault session ID sha256:…``). A memory note amos-vault writes carries the
-same two keys for its body. `verify_vault` recomputes each checksum and checks each signature:
-an edit made after signing is reported (never blocked), a forged or damaged signature too.
+same two keys for its body. `check` recomputes each checksum and checks each signature:
+
+* ``changed``: the content differs from what was signed, and the signature of the recorded
+  checksum holds: an edit by hand (people edit the text, not the checksum line). Reported,
+  never blocked.
+* ``bad-signature``: the signature does not match the recorded checksum: the checksum was
+  rewritten (by a program without the owner's key), or the signature forged or damaged.
+
+When amos-vault writes a note you edited since it was signed, it signs your edit too, and
+records in the note's front-matter what it accepted (`record_accepted_edit`).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from amos_vault.files.frontmatter import read_front_matter
+from amos_vault.files.frontmatter import read_front_matter, replace_key
 from amos_vault.files.identity import Identity, verify_claim
 from amos_vault.files.sessionfile import Message, SessionDocument
 
@@ -23,6 +31,7 @@ Signer = Callable[[str], str | None]  # claim -> base64 signature (None: no key 
 
 CHECKSUM_KEY = "checksum"
 SIGNATURE_KEY = "signature"
+ACCEPTED_KEY = "accepted_edits"
 
 
 def session_checksum(doc: SessionDocument) -> str:
@@ -85,6 +94,26 @@ def sign_note(name: str, text: str, signer: Signer | None) -> str:
     return "\n".join(["---", *kept, "---", front.body])
 
 
+def edited_since_signing(text: str) -> bool:
+    """Whether a signed note's body differs from the body that was signed."""
+    found = note_signature(text)
+    return found is not None and found[0] != found[2]
+
+
+def record_accepted_edit(text: str, at: str, by: str, lines: Sequence[int]) -> str:
+    """``text`` with one more entry in its front-matter's ``accepted_edits``: when (``at``), by
+    whom (``by``, the identity whose key signs) and which lines of the edited note (``lines``,
+    1-based; empty when the edit was outside the fact lines) were signed as the user's edit."""
+    front = read_front_matter(text)
+    if front.lines is None:
+        return text
+    entries = front.meta.get(ACCEPTED_KEY)
+    history = list(entries) if isinstance(entries, list) else []
+    history.append({"at": at, "by": by, "lines": list(lines)})
+    kept = replace_key(front.lines, ACCEPTED_KEY, history)
+    return "\n".join(["---", *kept, "---", front.body])
+
+
 def note_signature(text: str) -> tuple[str, str, str] | None:
     """(recorded checksum, signature, checksum now) of a signed note; None when unsigned."""
     front = read_front_matter(text)
@@ -113,7 +142,12 @@ def check(
     """Compare the recorded checksum with ``now`` and check the signature of the recorded one."""
     claim = session_claim(name, recorded) if kind == "session" else note_claim(name, recorded)
     if not verify_claim(identity, claim, signature):
-        return Finding(path, kind, "bad-signature", "the signature does not match its checksum")
+        return Finding(
+            path,
+            kind,
+            "bad-signature",
+            "the signature does not match its checksum: rewritten by a program, forged or damaged",
+        )
     if recorded != now:
-        return Finding(path, kind, "changed", "changed since it was signed")
+        return Finding(path, kind, "changed", "edited since it was signed")
     return Finding(path, kind, "ok")

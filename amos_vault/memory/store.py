@@ -8,7 +8,9 @@ was deleted by hand: its fingerprint goes to ``memory/forgotten.md``, and a fact
 wording, or from that message, is never learned again. If the state file is lost, every
 existing line counts as the user's: safe, never destructive.
 
-Every change is written atomically, and only if the file is still what it was when read.
+Every change is written atomically, and only if the file is still what it was when read. A
+signed note you edited since it was signed is signed again with your edit, and the note's
+front-matter records what was accepted (when, by whose key, which lines).
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from amos_vault.core.errors import ConflictError, ParseError
-from amos_vault.files.frontmatter import split_front_matter
-from amos_vault.files.integrity import Signer, sign_note
+from amos_vault.files.frontmatter import read_front_matter, split_front_matter
+from amos_vault.files.integrity import (
+    Signer,
+    edited_since_signing,
+    record_accepted_edit,
+    sign_note,
+)
 from amos_vault.files.memorynote import (
     FACT_TYPES,
     FORGOTTEN_NOTE,
@@ -100,6 +107,12 @@ class MemoryFolder:
                 raise ValueError
         except (OSError, ValueError):
             self.state = {"version": 1, "facts": {}}
+        # Each fact line as amos-vault last wrote it, as read (``state`` changes as we work).
+        self._loaded_lines: dict[str, str] = {
+            fid: str(record.get("line"))
+            for fid, record in self.state["facts"].items()
+            if isinstance(record, dict)
+        }
         self.new_tombstones: list[Tombstone] = []
 
     def _read(self, rel: str) -> str | None:
@@ -232,13 +245,36 @@ class MemoryFolder:
                 gone.append(fact_id)
         return gone
 
+    def _accept_edit(self, rel: str, before: str, after: str) -> str:
+        """``after`` recording that the user's edit of ``before`` (the note as they left it) is
+        signed now: when, by whose key, and which fact lines differ from what amos-vault wrote
+        (as `owned` decides, against the record as it was read)."""
+        edited = FactNote.parse(rel, before)
+        lines = [
+            index + 1
+            for index, fact in edited.facts.items()
+            if (self._loaded_lines.get(fact.id) if fact.id else None)
+            != text_hash(edited.lines[index])
+        ]
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return record_accepted_edit(after, when, self._owner_id(), lines)
+
+    def _owner_id(self) -> str:
+        try:
+            text = self.vault.identity_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return "the vault owner"
+        return str(read_front_matter(text).meta.get("identity_id") or "the vault owner")
+
     # -- output ----------------------------------------------------------------------------
     def changes(self) -> dict[str, FileChange]:
         out: dict[str, FileChange] = {}
         for rel, note in self.notes.items():
-            after = note.render()
-            if after != self.texts.get(rel):
-                out[rel] = FileChange(rel, self.texts.get(rel), sign_note(rel, after, self.signer))
+            after, before = note.render(), self.texts.get(rel)
+            if after != before:
+                if before is not None and self.signer is not None and edited_since_signing(before):
+                    after = self._accept_edit(rel, before, after)
+                out[rel] = FileChange(rel, before, sign_note(rel, after, self.signer))
         if self.new_tombstones:
             before = self._read(self.tombstone_path)
             lines = (before or "\n".join(new_tombstone_note())).rstrip("\n").split("\n")

@@ -35,9 +35,10 @@ def test_a_hand_edit_after_completion_is_reported_not_blocked(
     path = _completed(mirror)
     path.write_text(path.read_text().replace("blue", "red"))  # the edit is allowed
     result = run_cli("verify")
-    assert result.returncode == 1
+    assert result.returncode == 0  # a person's edit is listed, not an error
     assert "changed" in result.stdout and path.name in result.stdout
-    assert "1 changed or badly signed" in result.stdout
+    assert "1 edited since signing, 0 badly signed" in result.stdout
+    assert run_cli("verify", "--strict").returncode == 1
 
 
 def test_a_forged_signature_is_reported(mirror: ActiveMirror, run_cli: RunCli) -> None:
@@ -100,7 +101,7 @@ def test_a_signed_note_whose_front_matter_ends_with_dots_is_still_checked(
     assert [(f.kind, f.path, f.state) for f in findings] == [
         ("note", "memory/preference.md", "changed")
     ]
-    result = run_cli("verify", "--json")
+    result = run_cli("verify", "--json", "--strict")
     assert result.returncode == 1, result.stdout
     report = json.loads(result.stdout)
     assert report["checked"] == 1
@@ -118,3 +119,50 @@ def test_a_signed_note_saved_with_crlf_or_a_bom_is_still_checked(
         assert [f.state for f in mirror.check_signatures()[0]] == ["ok"]
         note.write_bytes(saved.replace("blue", "teal").encode())
         assert [f.state for f in mirror.check_signatures()[0]] == ["changed"]
+
+
+def test_verify_tells_a_hand_edit_from_a_bad_signature(
+    mirror: ActiveMirror, vault_root: Path, run_cli: RunCli
+) -> None:
+    mirror.memory.remember("My favorite color is blue.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    signed = note.read_text()
+    note.write_text(signed.replace("blue", "teal"))  # a person edits a fact line, as invited
+    edited = run_cli("verify")
+    assert edited.returncode == 0 and "edited since it was signed" in edited.stdout
+    assert run_cli("verify", "--strict").returncode == 1
+
+    # A program rewrites the checksum to match its change, without the owner's key.
+    from amos_vault.files.integrity import note_signature
+
+    found = note_signature(note.read_text())
+    assert found is not None
+    recorded, _signature, now = found
+    note.write_text(note.read_text().replace(recorded, now))
+    bad = run_cli("verify", "--json")
+    assert bad.returncode == 1
+    assert [f["state"] for f in json.loads(bad.stdout)["findings"]] == ["bad-signature"]
+
+
+def test_re_signing_a_hand_edited_note_records_what_it_accepted(
+    mirror: ActiveMirror, vault_root: Path, run_cli: RunCli
+) -> None:
+    from amos_vault.files.frontmatter import read_front_matter
+
+    mirror.memory.remember("My favorite color is blue.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    text = note.read_text()
+    note.write_text(text.replace("blue", "teal"))
+    edited_line = next(
+        number for number, line in enumerate(note.read_text().split("\n"), 1) if "teal" in line
+    )
+    mirror.memory.remember("I prefer tea to coffee.", type="preference")  # re-signs the note
+
+    assert json.loads(run_cli("verify", "--json").stdout)["ok"] == 1
+    accepted = read_front_matter(note.read_text()).meta["accepted_edits"]
+    assert len(accepted) == 1
+    assert accepted[0]["by"] == mirror.identity.identity_id  # type: ignore[union-attr]
+    assert accepted[0]["lines"] == [edited_line]
+    assert str(accepted[0]["at"]).endswith("Z")
+    mirror.memory.remember("I prefer trains to planes.", type="preference")  # no edit: no entry
+    assert len(read_front_matter(note.read_text()).meta["accepted_edits"]) == 1

@@ -73,36 +73,42 @@ def doctor_command(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command("verify")
+@click.option("--strict", is_flag=True, help="Exit 1 for edits since signing too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def verify_command(ctx: click.Context, as_json: bool) -> None:
+def verify_command(ctx: click.Context, strict: bool, as_json: bool) -> None:
     """Check every signed session and memory note against its signature.
 
-    Lists what changed since it was signed (an edit after completion is reported, never
-    blocked); exit status 1 when anything changed or a signature is bad.
+    Lists what was edited since it was signed (reported, never blocked: exit status 0, or 1
+    with --strict) and any bad signature: a checksum rewritten by a program, a signature
+    forged or damaged (exit status 1).
     """
     findings, unsigned = open_mirror(ctx).check_signatures()
-    problems = [f for f in findings if f.state != "ok"]
+    edited = [f for f in findings if f.state == "changed"]
+    bad = [f for f in findings if f.state not in ("ok", "changed")]
     if as_json:
         emit_json(
             {
                 "checked": len(findings),
-                "ok": len(findings) - len(problems),
+                "ok": len(findings) - len(edited) - len(bad),
+                "edited": len(edited),
+                "bad": len(bad),
                 "unsigned_completed_sessions": unsigned,
                 "findings": [f.to_dict() for f in findings],
             }
         )
     else:
-        for finding in problems:
+        for finding in [*bad, *edited]:
             click.echo(f"{finding.state:<14} {finding.kind:<8} {finding.path}  ({finding.detail})")
         click.echo(
-            f"Checked {len(findings)} signed file(s): {len(findings) - len(problems)} unchanged, "
-            f"{len(problems)} changed or badly signed."
+            f"Checked {len(findings)} signed file(s): "
+            f"{len(findings) - len(edited) - len(bad)} unchanged, "
+            f"{len(edited)} edited since signing, {len(bad)} badly signed."
         )
         if unsigned:
             click.echo(
                 f"  {unsigned} completed session(s) carry no signature (completed before "
                 "signing existed, or where the owner's key was not available)."
             )
-    if problems:
+    if bad or (strict and edited):
         sys.exit(1)
