@@ -1188,3 +1188,8 @@ def verify_command(ctx: click.Context, as_json: bool) -> None:
             )
     if problems:
         sys.exit(1)
+
+
+from amos_vault.interfaces.cli.importing import import_group  # noqa: E402
+
+main.add_command(import_group)
