@@ -23,7 +23,7 @@ from tests.admin.export_fixtures import (
     write_json,
     write_zip,
 )
-from tests.conftest import RunCli
+from tests.conftest import DaemonProcess, RunCli, wait_for
 
 
 def _sessions(mirror: ActiveMirror) -> dict[str, Session]:
@@ -560,3 +560,27 @@ def test_the_library_raises_typed_errors(mirror: ActiveMirror, tmp_path: Path) -
         mirror.import_export(tmp_path / "missing.json", "chatgpt")
     with pytest.raises(ImportInputError, match="unknown kind of export"):
         mirror.import_export(tmp_path, "bard")
+
+
+def test_the_daemon_indexes_an_import_as_it_lands(
+    run_cli: RunCli, vault_root: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    chats = [branching_chat(f"conv-{n}") for n in range(10)]
+    chats[7]["mapping"]["a1e"]["message"]["content"]["parts"] = ["The okapi cafe, in Porto."]
+    export = write_json(tmp_path / "conversations.json", chats)
+    daemon = DaemonProcess(vault_root)
+    try:
+        daemon.wait_ready()
+        done = run_cli("import", "chatgpt", str(export))
+        assert done.returncode == 0, done.stderr
+        daemon.wait_found("okapi cafe", lambda hits: any("okapi" in h["text"] for h in hits))
+        wait_for(lambda: (daemon.status() or {}).get("files") == 30, what="30 files indexed")
+        wait_for(lambda: (daemon.status() or {}).get("queue") == 0, what="the queue to drain")
+        status = daemon.status()
+        assert status is not None and status["files_indexed"] == 30  # each file once
+        # Nothing is left to embed: `index` (done by the daemon) finds no work.
+        again = run_cli("index", "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["report"]["embedded"] == 0
+    finally:
+        daemon.stop()
