@@ -18,6 +18,7 @@ from amos_vault.sessions.session import Session
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from amos_vault.admin.importers import ImportReport
     from amos_vault.answer.orchestrator import Answer, Orchestrator
     from amos_vault.files.integrity import Finding
     from amos_vault.index.query import MemoryQuery
@@ -278,3 +279,32 @@ class ActiveMirror:
     ) -> Answer:
         self.refresh_index()
         return self.orchestrator().reply(session, text, on_piece)
+
+    # -- imports ---------------------------------------------------------------------------
+    def import_export(
+        self,
+        path: Path | str,
+        kind: str,
+        *,
+        dry_run: bool = False,
+        since: dt.datetime | None = None,
+        include_tools: bool = False,
+        progress: Callable[[ImportReport], None] | None = None,
+    ) -> ImportReport:
+        """Import a chat export into sessions: ``kind`` is chatgpt or claude (their
+        conversations.json, or the export's .zip) or jsonl (the generic format). Importing
+        the same export again writes nothing; a newer one appends only what is new.
+
+        >>> mirror.import_export("~/Downloads/chatgpt-export.zip", "chatgpt").sessions_created
+        """
+        from amos_vault.admin.importers import import_export
+
+        return import_export(
+            self.sessions,
+            path,
+            kind,
+            dry_run=dry_run,
+            since=since,
+            include_tools=include_tools,
+            progress=progress,
+        )

@@ -1,4 +1,5 @@
-"""Admin: vault scaffold, doctor, export and git history.
+"""Admin: vault scaffold, doctor, export, importers (ChatGPT, Claude, JSON lines) and git
+history.
 
 May import: core, files, sessions, index, llm.
 """

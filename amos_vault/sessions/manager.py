@@ -10,11 +10,12 @@ atomically. Ephemeral sessions live in memory only and are never written to the 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ from amos_vault.core.errors import (
     ParseError,
     SessionNotFoundError,
 )
-from amos_vault.files.integrity import Signer
+from amos_vault.files.integrity import Signer, sign_session
 from amos_vault.files.sessionfile import (
     KINDS,
+    Message,
     SessionDocument,
     check_text,
     now_utc,
@@ -127,12 +129,29 @@ class SessionManager:
             session = Session(self, SessionDocument.new(meta, title), None)
             self._ephemeral[session.id] = session
             return session
-        folder = self.vault.sessions_dir / f"{now:%Y}" / f"{now:%m}"
+        return self.write_new(meta, (), now)
+
+    def write_new(
+        self, meta: Mapping[str, Any], messages: Iterable[Message], when: dt.datetime
+    ) -> Session:
+        """Write a new session file whole, or nothing, never over an existing file: ``meta``
+        (its ``id`` is chosen here; its ``title`` names the file) and ``messages``, in the
+        folder of ``when``. A completed session is signed, as `Session.complete` does.
+        Imports write each session of a conversation this way."""
+        title = str(meta["title"])
+        folder = self.vault.sessions_dir / f"{when:%Y}" / f"{when:%m}"
+        messages = list(messages)
         while True:
-            meta["id"] = self._unused_id()
-            doc = SessionDocument.new(dict(meta), title)
-            path = folder / f"{now:%Y-%m-%d}-{slugify(title)}-{meta['id'][:4]}.md"
-            if write_new_file(path, doc.render()):
+            doc = SessionDocument.new({**meta, "id": self._unused_id()}, title)
+            for message in messages:
+                doc.append_message(message)
+            if doc.meta.get("status") == "completed":
+                sign_session(doc, self.signer)
+            session_id = str(doc.meta["id"])
+            path = folder / f"{when:%Y-%m-%d}-{slugify(title)}-{session_id[:4]}.md"
+            rendered = doc.render()
+            self._check_size(path, rendered)
+            if write_new_file(path, rendered):
                 return Session(self, doc, path)
 
     def _unused_id(self) -> str:
@@ -321,6 +340,15 @@ class SessionManager:
                     path=path,
                 )
         session._doc, session._header, session.path = doc, read_header(doc, path), path
+
+    def update(self, ref: Session | str, change: Callable[[SessionDocument], None]) -> Session:
+        """Apply ``change`` to a session's document and write it, as every change here is
+        written: under the session's lock, from the file as it is on disk now (an editor's
+        save is the base, never overwritten), atomically. For changes the methods above do
+        not make, such as an import appending messages to a completed session."""
+        session = self.resolve(ref)
+        self._write(session, change)
+        return session
 
     def _check_size(self, path: Path, rendered: bytes) -> None:
         """Refuse a write that would put the file over sessions.max_file_mb: such a file

@@ -5,7 +5,24 @@ library function.
 the helpers the groups share; importing the groups below registers their commands on it.
 """
 
-from amos_vault.interfaces.cli import answers, memory, runtime, search, sessions, vault
+from amos_vault.interfaces.cli import (
+    answers,
+    importing,
+    memory,
+    runtime,
+    search,
+    sessions,
+    vault,
+)
 from amos_vault.interfaces.cli.app import main
 
-__all__ = ["answers", "main", "memory", "runtime", "search", "sessions", "vault"]
+__all__ = [
+    "answers",
+    "importing",
+    "main",
+    "memory",
+    "runtime",
+    "search",
+    "sessions",
+    "vault",
+]
