@@ -370,6 +370,7 @@ def test_ask_can_record_the_exchange_and_chat_resumes_a_session(
     made = json.loads(run_cli("new", "Ongoing", "--json").stdout)
     run_cli("add", made["id"], "My cat is called Miso.")
     run_cli("pause", made["id"])
+    run_cli("resume", made["id"])  # chat asks before resuming (at a terminal; else refuses)
     standin.script.reply = lambda request: "Miso, as you said."
     resumed = run_cli(
         "chat",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import yaml
@@ -292,7 +293,9 @@ def test_property_parse_of_serialize_is_identity(title, tags, extra, msgs, crlf)
     assert parsed.messages == msgs
     assert read_header(parsed).title == title
     assert parsed.render() == data  # and an unchanged re-serialization is byte-identical
-    assert yaml.safe_load(data.decode().split("---")[1]) == meta
+    # The block between the two '---' lines (a tag may hold '---' itself, e.g. 'a---').
+    block = re.split(r"^---\r?$", data.decode(), maxsplit=2, flags=re.M)[1]
+    assert yaml.safe_load(block) == meta
 
 
 def test_front_matter_edits_keep_comments_and_multi_line_values() -> None:
