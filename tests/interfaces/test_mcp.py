@@ -36,6 +36,7 @@ TOOLS = {
     "remember_fact",
     "forget",
     "recent_activity",
+    "import_export",
 }
 
 
@@ -427,3 +428,20 @@ def test_http_serves_on_loopback(vault_root: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_import_export_tool_imports_a_jsonl_file_once(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    client, root = world["client"], world["root"]
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        '{"conversation": "c1", "title": "Boat trip", "role": "user", '
+        '"time": "2024-05-01T10:00:00Z", "text": "The ferry to Ischia leaves at nine."}\n'
+    )
+    first = client.ok("import_export", path=str(chats), kind="jsonl")
+    assert first["sessions_created"] == 1, first
+    again = client.ok("import_export", path=str(chats), kind="jsonl")
+    assert again["sessions_created"] == 0 and again["messages_created"] == 0
+    assert any("Boat trip" in p.read_text() for p in (root / "sessions").rglob("*.md"))
+    assert "kind" in client.error("import_export", path=str(chats), kind="myspace")

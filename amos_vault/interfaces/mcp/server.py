@@ -46,6 +46,7 @@ Kind = Literal["message", "session", "fact", "note"]
 Role = Literal["user", "assistant", "system"]
 Status = Literal["active", "paused", "completed", "archived"]
 FactType = Literal["preference", "knowledge", "context"]
+ImportKind = Literal["chatgpt", "claude", "jsonl"]
 DATE = f"{DATE_FORMS} (UTC when no offset)"
 # Tool parameters are read by pydantic from the annotations, so the aliases live up here.
 SessionRef = Annotated[str, Field(description="Session id, unique id prefix, or file path.")]
@@ -144,7 +145,7 @@ def _read_resource(read: Callable[[str], str], key: str) -> str:
 
 
 def build_server(tools: VaultTools) -> VaultServer:
-    """The MCP server over ``tools``: nine tools and two resource templates."""
+    """The MCP server over ``tools``: ten tools and two resource templates."""
     server = VaultServer(tools)
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     adding = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -237,6 +238,30 @@ def build_server(tools: VaultTools) -> VaultServer:
     ) -> dict[str, Any]:
         """Keep a fact about the user in the vault's memory notes; returns its id (f-...)."""
         return _run(lambda: tools.remember_fact(text, type, confidence, source))
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    def import_export(
+        path: Annotated[
+            str, Field(min_length=1, description="The export on this machine: .zip or .json(l).")
+        ],
+        kind: Annotated[ImportKind, Field(description="Which assistant it comes from.")],
+        dry_run: Annotated[bool, Field(description="Only say what would be imported.")] = False,
+        since: Annotated[
+            str | None, Field(description="Only conversations active on or after (YYYY-MM-DD).")
+        ] = None,
+        include_tools: Annotated[bool, Field(description="Keep tool messages.")] = False,
+    ) -> dict[str, Any]:
+        """Import chat history (ChatGPT or Claude data export, or JSON lines) into sessions;
+        importing the same export again writes nothing. Returns what was created, updated,
+        left out and why."""
+        return _run(lambda: tools.import_export(path, kind, dry_run, since, include_tools))
 
     @server.tool(
         annotations=ToolAnnotations(

@@ -246,6 +246,26 @@ class VaultTools:
             "uri": self._note_uri(fact.note),
         }
 
+    def import_export(
+        self,
+        path: str,
+        kind: str,
+        dry_run: bool = False,
+        since: str | None = None,
+        include_tools: bool = False,
+    ) -> dict[str, Any]:
+        """Import a chat export (chatgpt, claude or jsonl) from a file on this machine."""
+        report = self.mirror.import_export(
+            path,
+            kind,
+            dry_run=dry_run,
+            since=parse_date(since, "since"),
+            include_tools=include_tools,
+        )
+        if not dry_run:
+            self.client.wrote()
+        return report.to_dict()
+
     def forget(self, target: str) -> dict[str, Any]:
         """Remove a fact (``f-...``) or a session (its full id), and then from the index."""
         target = target.strip()
