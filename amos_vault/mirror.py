@@ -121,14 +121,21 @@ class ActiveMirror:
         from amos_vault.files.integrity import (
             CHECKSUM_KEY,
             SIGNATURE_KEY,
+            Finding,
             check,
             content_checksum,
             note_signature,
+            unreadable_signature,
         )
 
         identity = self._owner()
         findings, unsigned = [], 0
-        found, _problems = self.sessions.scan()
+        found, problems = self.sessions.scan()
+        for problem in problems:  # a signed session made unreadable is reported, not skipped
+            why = _signed_file_unreadable(problem.path, problem.error.message)
+            if why:
+                rel = self.vault.relative(problem.path)
+                findings.append(Finding(rel, "session", "unreadable", why))
         for session in found:
             meta = session.front_matter
             if CHECKSUM_KEY in meta and SIGNATURE_KEY in meta:
@@ -150,9 +157,13 @@ class ActiveMirror:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
+            rel = self.vault.relative(path)
+            why = unreadable_signature(text)
+            if why:
+                findings.append(Finding(rel, "note", "unreadable", why))
+                continue
             signed = note_signature(text)
             if signed is not None:
-                rel = self.vault.relative(path)
                 findings.append(check(identity, "note", rel, rel, *signed))
         return findings, unsigned
 
@@ -308,3 +319,16 @@ class ActiveMirror:
             include_tools=include_tools,
             progress=progress,
         )
+
+
+def _signed_file_unreadable(path: Path, problem: str) -> str | None:
+    """Why an unreadable session file's signature cannot be checked, when the file (as far as
+    its first 64 KiB show) carries one; None for a file that was never signed."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return None
+    if "\nsignature:" not in head.replace("\r\n", "\n"):
+        return None
+    return f"it cannot be read ({problem}), so its signature cannot be checked"

@@ -54,10 +54,13 @@ def check_vault(vault: Vault) -> list[Problem]:
             problems.append(Problem(_rel(vault, session.path), line, message))
         if session.parent_id and session.parent_id not in by_id:
             unreadable_parent = unreadable_files(session.parent_id, unreadable)
-            if unreadable_parent:  # the link is right; the parent's file needs mending
+            if unreadable_parent:  # the link may well be right: the parent's file needs mending
                 where = _rel(vault, unreadable_parent[0].path)
-                message = f"parent session {session.parent_id} is in {where}, which cannot be read"
-                hint = f"mend {where} (its own problem is listed); keep this link"
+                message = (
+                    f"parent session {session.parent_id} is not among the readable sessions; "
+                    f"{where}, which cannot be read, is named for it"
+                )
+                hint = f"mend {where} (its own problem is listed), and keep this link"
             else:
                 message = f"parent session {session.parent_id} does not exist"
                 hint = (

@@ -101,7 +101,10 @@ def commit_vault(root: Path, settle: float = SETTLE_SECONDS) -> CommitReport | N
     if not paths:
         return report
     _git(root, "add", "--all", "--", *paths)
-    staged = _git(root, "diff", "--cached", "--name-status", "-z").stdout.split("\0")
+    # --no-renames: one status and one path per entry (a rename is a deletion and an addition).
+    staged = _git(root, "diff", "--cached", "--no-renames", "--name-status", "-z").stdout.split(
+        "\0"
+    )
     report.files = [p for p in staged[1::2] if p]
     if not report.files:
         return report

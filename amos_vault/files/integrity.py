@@ -10,6 +10,8 @@ same two keys for its body. `check` recomputes each checksum and checks each sig
   never blocked.
 * ``bad-signature``: the signature does not match the recorded checksum: the checksum was
   rewritten (by a program without the owner's key), or the signature forged or damaged.
+* ``unreadable``: a signed file whose front-matter (or whole file) can no longer be read, so
+  its signature cannot be checked.
 
 When amos-vault writes a note you edited since it was signed, it signs your edit too, and
 records in the note's front-matter what it accepted (`record_accepted_edit`).
@@ -114,6 +116,19 @@ def record_accepted_edit(text: str, at: str, by: str, lines: Sequence[int]) -> s
     return "\n".join(["---", *kept, "---", front.body])
 
 
+def unreadable_signature(text: str) -> str | None:
+    """Why the signature of a signed file cannot be checked (its front-matter holds the
+    checksum and signature lines but cannot be read), or None. Such a file is reported, never
+    passed over: breaking the YAML must not be a way past the check."""
+    front = read_front_matter(text)
+    if not front.problem or front.lines is None:
+        return None
+    keys = (f"{CHECKSUM_KEY}:", f"{SIGNATURE_KEY}:")
+    if not any(line.lstrip().startswith(keys) for line in front.lines):
+        return None
+    return f"its front-matter cannot be read ({front.problem}), so its signature cannot be checked"
+
+
 def note_signature(text: str) -> tuple[str, str, str] | None:
     """(recorded checksum, signature, checksum now) of a signed note; None when unsigned."""
     front = read_front_matter(text)
@@ -125,7 +140,7 @@ def note_signature(text: str) -> tuple[str, str, str] | None:
 
 @dataclass(frozen=True)
 class Finding:
-    """One signed file and what its check found: ok, changed, bad-signature."""
+    """One signed file and what its check found: ok, changed, bad-signature, unreadable."""
 
     path: str
     kind: str  # "session" or "note"

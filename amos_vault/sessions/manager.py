@@ -208,8 +208,9 @@ class SessionManager:
         if not matches:
             sessions, problems = self.scan()
             matches = [s for s in sessions if s.id == session_id]
-            if not matches:
-                self._raise_if_unreadable(session_id, problems)
+            broken = [p.error for p in problems if p.session_id == session_id]
+            if not matches and broken:
+                raise broken[0]  # the file with that id cannot be read: say why
         if len(matches) > 1:
             raise self._duplicate(session_id, [s.path for s in matches])
         if not matches:
@@ -222,6 +223,8 @@ class SessionManager:
     def _raise_if_unreadable(self, ref: str, problems: list[FileProblem]) -> None:
         """A file that cannot be read but is named by ``ref``: raise its problem, so the user
         learns why the session is not found instead of "no session matches"."""
+        # Only once no readable session matches: a file name holds just four characters of
+        # the id, so a readable session always wins over an unreadable file's name.
         named = unreadable_files(ref, problems)
         if len(named) == 1:
             raise named[0].error

@@ -66,3 +66,19 @@ def test_the_commit_message_counts_what_changed(mirror: ActiveMirror, vault_root
     (vault_root / "README.md").write_text("my vault\n")
     report = commit_vault(vault_root, settle=0)
     assert report is not None and report.message.splitlines()[0] == "amos-vault: 1 other file(s)"
+
+
+def test_a_moved_session_is_named_by_its_new_path(mirror: ActiveMirror, vault_root: Path) -> None:
+    session = mirror.create_session("Moving")
+    session.add_message("user", "Pack the tent.")
+    subprocess.run(["git", "init", "--quiet", str(vault_root)], check=True)
+    assert commit_vault(vault_root, settle=0) is not None
+    assert session.path is not None
+    moved = vault_root / "sessions" / "moved-here.md"
+    session.path.rename(moved)
+    (vault_root / "README.md").write_text("my vault\n")
+    report = commit_vault(vault_root, settle=0)
+    assert report is not None and report.commit
+    assert "sessions/moved-here.md" in report.files and "README.md" in report.files
+    assert "session: moved-here" in report.message.splitlines()
+    assert report.message.splitlines()[0].startswith("amos-vault: 2 session(s), 1 other file(s)")

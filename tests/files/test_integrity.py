@@ -166,3 +166,21 @@ def test_re_signing_a_hand_edited_note_records_what_it_accepted(
     assert str(accepted[0]["at"]).endswith("Z")
     mirror.memory.remember("I prefer trains to planes.", type="preference")  # no edit: no entry
     assert len(read_front_matter(note.read_text()).meta["accepted_edits"]) == 1
+
+
+def test_breaking_the_yaml_of_a_signed_file_is_no_way_past_verify(
+    mirror: ActiveMirror, vault_root: Path, run_cli: RunCli
+) -> None:
+    session_path = _completed(mirror)
+    mirror.memory.remember("My favorite color is blue.", type="preference")
+    note = vault_root / "memory" / "preference.md"
+    note.write_text(
+        note.read_text().replace("blue", "teal").replace("fact_type:", "fact_type: [", 1)
+    )
+    session_path.write_text(
+        session_path.read_text().replace("blue", "red").replace("title:", "title: [", 1)
+    )
+    result = run_cli("verify", "--json")
+    assert result.returncode == 1, result.stdout
+    found = {(f["kind"], f["state"]) for f in json.loads(result.stdout)["findings"]}
+    assert found == {("note", "unreadable"), ("session", "unreadable")}

@@ -242,6 +242,8 @@ def test_status_tells_running_not_running_and_no_vault_apart(
     done = run_cli("status", vault=False, env={"AMOS_VAULT": str(a_file)}, cwd=tmp_path)
     assert done.returncode == 1 and "is a file, not a vault folder" in done.stderr
     assert f"amosvault init {a_file}" not in done.stderr
+    named = run_cli("--vault", str(a_file), "status", vault=False, cwd=tmp_path)
+    assert named.returncode == 1 and "is a file, not a vault folder" in named.stderr
 
 
 def test_show_and_list_give_times_in_utc_with_the_zone_as_json_does(

@@ -55,3 +55,19 @@ def test_a_file_over_the_limit_is_named_with_its_problem(run_cli: RunCli, vault_
     assert about_child and "cannot be read" in about_child[0].message
     assert not any("--none" in (p.hint or "") for p in about_child)  # the link is right
     assert any(p.path == parent["path"] and "limit" in p.message for p in problems)
+
+
+def test_a_readable_session_wins_over_an_unreadable_file_named_alike(
+    run_cli: RunCli, vault_root: Path
+) -> None:
+    sessions = vault_root / "sessions"
+    (sessions / "2026-11-20-good-abcd.md").write_text(
+        "---\nid: abcd12345678\ntitle: Good\nstatus: active\n---\n\n"
+        "**user** · 2026-11-20 10:00:00Z ^m-00000001\n\nStill readable.\n"
+    )
+    (sessions / "2026-11-21-broken-abcd.md").write_text("---\nid: abcd99\ntitle: [x\n---\n")
+    for ref in ("abcd12345678", "abcd12"):
+        shown = run_cli("show", ref)
+        assert shown.returncode == 0 and "Still readable." in shown.stdout, shown.stderr
+    broken = run_cli("show", "abcd99")
+    assert broken.returncode == 1 and "broken-abcd.md" in broken.stderr

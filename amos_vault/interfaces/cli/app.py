@@ -52,7 +52,7 @@ def _remember_vault(ctx: click.Context, _param: click.Parameter, value: Path | N
 def _vault_option() -> click.Option:
     return click.Option(
         ["--vault"],
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(path_type=Path),  # a file is refused by Vault.open, in one line
         expose_value=False,
         callback=_remember_vault,
         help=VAULT_HELP,
