@@ -451,6 +451,28 @@ def test_jsonl_conversations_in_runs_of_lines(mirror: ActiveMirror, tmp_path: Pa
     assert (again.sessions_created, again.messages_appended) == (0, 0)
 
 
+def test_messages_deleted_from_the_end_of_a_session_stay_deleted(
+    mirror: ActiveMirror, tmp_path: Path
+) -> None:
+    def line(text: str, role: str = "user") -> dict[str, Any]:
+        return {"conversation": "d", "role": role, "text": text, "time": "2024-01-01T10:00:00Z"}
+
+    lines = [line("keep this"), line("an answer to delete", "assistant"), line("delete me too")]
+    export = jsonl_lines(tmp_path / "chats.jsonl", lines)
+    mirror.import_export(export, "jsonl")
+    session = _sessions(mirror)["jsonl:d"]
+    assert session.path is not None
+    text = session.path.read_text()
+    session.path.write_text(text[: text.index("**assistant**")].rstrip() + "\n")
+    again = mirror.import_export(export, "jsonl")
+    assert (again.sessions_created, again.messages_appended) == (0, 0)
+    assert _texts(_sessions(mirror)["jsonl:d"]) == ["keep this"]
+    newer = jsonl_lines(tmp_path / "newer.jsonl", [*lines, line("a new message")])
+    appended = mirror.import_export(newer, "jsonl")
+    assert appended.messages_appended == 1
+    assert _texts(_sessions(mirror)["jsonl:d"]) == ["keep this", "a new message"]
+
+
 # -- bad input ---------------------------------------------------------------------------------
 def test_not_an_export_is_one_clear_line(run_cli: RunCli, vault_root: Path, tmp_path: Path) -> None:
     cases = {
@@ -585,3 +607,42 @@ def test_the_daemon_indexes_an_import_as_it_lands(
         assert json.loads(again.stdout)["report"]["embedded"] == 0
     finally:
         daemon.stop()
+
+
+def test_a_line_repeated_in_a_later_run_of_lines_is_kept(
+    mirror: ActiveMirror, tmp_path: Path
+) -> None:
+    def line(conv: str, text: str) -> dict[str, Any]:
+        return {"conversation": conv, "role": "user", "text": text}
+
+    export = jsonl_lines(
+        tmp_path / "chats.jsonl",
+        [line("e", "ok"), line("f", "elsewhere"), line("e", "ok"), line("e", "done")],
+    )
+    report = mirror.import_export(export, "jsonl")
+    assert not report.problems
+    assert _texts(_sessions(mirror)["jsonl:e"]) == ["ok", "ok", "done"]
+    again = mirror.import_export(export, "jsonl")
+    assert (again.sessions_created, again.messages_appended) == (0, 0)
+
+
+def test_a_damaged_zip_member_is_one_problem_line_not_a_crash(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    export = write_zip(
+        tmp_path / "export.zip",
+        {"conversations.json": [branching_chat("c-1"), branching_chat("c-2")]},
+    )
+    data = bytearray(export.read_bytes())
+    spot = data.index(b'"c-2"') + 1
+    data[spot] ^= 0x01  # one flipped bit in the stored member: its CRC no longer matches
+    export.write_bytes(bytes(data))
+    done = run_cli("import", "chatgpt", str(export))
+    assert "this is a bug" not in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "breaks off" in done.stdout + done.stderr
+
+    header = bytearray(export.read_bytes())
+    header[header.index(b"conversations.json")] ^= 0x20  # the member's own header damaged
+    export.write_bytes(bytes(header))
+    refused = run_cli("import", "chatgpt", str(export))
+    assert refused.returncode == 1 and "is a damaged zip archive" in refused.stderr

@@ -173,7 +173,8 @@ def _part(part: Any) -> str:
         return clean_text(part.get("text"))  # e.g. audio_transcription
     pointer = clean_text(part.get("asset_pointer"))
     if kind == "image_asset_pointer":
-        size = f" {part['width']}×{part['height']}" if part.get("width") else ""
+        width, height = part.get("width"), part.get("height")
+        size = f" {width}×{height}" if width and height else ""
         return f"[image{size}: {pointer}]" if pointer else f"[image{size}]"
     label = kind.removesuffix("_asset_pointer").replace("_", " ")
     return f"[{label}: {pointer}]" if pointer else f"[{label}]"

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -272,11 +273,18 @@ def open_export(path: Path, kind: str, report: ImportReport) -> Iterator[Countin
                 f"{path} is a zip archive, not JSON lines",
                 hint="a ChatGPT or Claude export .zip: `amosvault import chatgpt|claude PATH`",
             )
-        with zipfile.ZipFile(path) as archive:
-            member = _conversations_member(archive, path)
+        with contextlib.ExitStack() as stack:
+            try:
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                member = _conversations_member(archive, path)
+                raw = stack.enter_context(archive.open(member))
+            except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError) as exc:
+                raise ImportInputError(
+                    f"{path} is a damaged zip archive ({exc})",
+                    hint="download the export again",
+                ) from None
             report.bytes_total = member.file_size
-            with archive.open(member) as raw:
-                yield CountingReader(raw, report)
+            yield CountingReader(raw, report)
         return
     report.bytes_total = path.stat().st_size
     with path.open("rb") as raw:
@@ -323,7 +331,8 @@ def iter_json_conversations(
                 else:
                     kind_of = type(item).__name__
                     yield Problem(f"item {count} of the export is a {kind_of}, not a conversation")
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, zipfile.BadZipFile, zlib.error, RuntimeError, OSError) as exc:
+            # A damaged zip member (CRC error, an encrypted member) breaks off the same way.
             if count == 0:
                 raise ImportInputError(
                     f"{path} is not a complete JSON file ({_json_reason(exc)})",

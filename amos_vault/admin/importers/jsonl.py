@@ -56,6 +56,9 @@ def read_conversations(path: Path, report: ImportReport, include_tools: bool) ->
     with open_export(path, KIND, report) as stream:
         group: _Group | None = None
         first = True
+        # The message ids of each conversation across all its runs of lines: a line repeated
+        # in a later run (an "ok" with no time) still gets an id of its own.
+        ids_of: dict[str, set[str]] = {}
         for number, raw in _lines(stream):
             if not raw.strip():
                 continue
@@ -77,7 +80,7 @@ def read_conversations(path: Path, report: ImportReport, include_tools: bool) ->
             if group is None or group.id != conversation:
                 if group is not None:
                     yield group.finish()
-                group = _Group(conversation)
+                group = _Group(conversation, ids_of.setdefault(conversation, set()))
             group.add(line, number, include_tools)
         if group is not None:
             yield group.finish()
@@ -86,11 +89,11 @@ def read_conversations(path: Path, report: ImportReport, include_tools: bool) ->
 class _Group:
     """The consecutive lines of one conversation."""
 
-    def __init__(self, conversation_id: str) -> None:
+    def __init__(self, conversation_id: str, ids: set[str]) -> None:
         self.id = conversation_id
         self.title = ""
         self.messages: list[ExportMessage] = []
-        self.ids: set[str] = set()
+        self.ids = ids  # shared by the conversation's runs of lines
         self.problems: list[str] = []
         self.broken = ""
 

@@ -27,7 +27,7 @@ from amos_vault.admin.importers.common import (
     ImportReport,
     Problem,
 )
-from amos_vault.core.errors import AmosError, ParseError
+from amos_vault.core.errors import AmosError, ParseError, StorageError
 from amos_vault.files.integrity import CHECKSUM_KEY, session_checksum, sign_session
 from amos_vault.files.sessionfile import (
     Message,
@@ -43,6 +43,9 @@ SOURCE_KEY = "source"
 BRANCH_KEY = "source_branch"
 FORK_KEY = "forked_at"
 SOURCE_ID = "source_id"
+# The export id of the last message of the branch already imported: a newer export appends
+# only what comes after it, so messages you deleted from the end of a session stay deleted.
+LAST_KEY = "source_last"
 # A rough upper bound on the bytes a message takes beyond its text (header, metadata).
 _MESSAGE_OVERHEAD = 400
 
@@ -55,6 +58,8 @@ class _Planned:
     new: list[ExportMessage]
     session: Session | None = None
     """Its session, when it was imported before."""
+    through: str | None = None
+    """The export id of the branch's last message (what the session has now seen)."""
     written: list[Message] = field(default_factory=list)
 
 
@@ -121,7 +126,9 @@ class ConversationWriter:
             self._seen.add(conversation.source)
         try:
             plans = self._plan(conversation)
-        except (TreeError, AmosError) as exc:
+        except StorageError:
+            raise  # the disk is full or read-only: every other conversation would fail too
+        except (TreeError, AmosError, OSError) as exc:
             problem = Problem(
                 f"{exc}; nothing of it was written", conversation.id, conversation.title
             )
@@ -132,7 +139,17 @@ class ConversationWriter:
             if not any(p.session for p in plans):
                 report.conversations_skipped["nothing to import (empty or hidden)"] += 1
             return
-        self._write_plans(conversation, plans)
+        try:
+            self._write_plans(conversation, plans)
+        except StorageError:
+            raise
+        except (AmosError, OSError) as exc:  # e.g. a session file moved or over the size limit
+            problem = Problem(
+                f"{exc}; what was written of it is kept, and importing again completes it",
+                conversation.id,
+                conversation.title,
+            )
+            self.add_problem(problem)
 
     # -- planning --------------------------------------------------------------------------
     def _plan(self, conversation: ExportConversation) -> list[_Planned]:
@@ -149,13 +166,15 @@ class ConversationWriter:
             session = known.get(branch.head)
             held = followed.get(branch.head, set())
             nodes = branch.nodes
-            last = max((i for i, n in enumerate(nodes) if n.source_id in held), default=-1)
+            seen = held | ({str(session.front_matter.get(LAST_KEY))} if session else set())
+            last = max((i for i, n in enumerate(nodes) if n.source_id in seen), default=-1)
             fresh = [n for n in nodes[last + 1 :] if n.source_id not in held]
             for node in fresh:
                 if node.left_out:
                     self.report.messages_left_out[node.left_out] += 1
             new = [n for n in fresh if not n.left_out]
-            plans.append(_Planned(branch, new, session))
+            through = nodes[-1].source_id if nodes else None
+            plans.append(_Planned(branch, new, session, through))
             self._check_size(conversation, session, new)
         return plans
 
@@ -232,6 +251,8 @@ class ConversationWriter:
         updated = max(last, conversation.updated or last) if branch.head is None else last
         meta.update(created=created, updated=updated, tags=["imported", conversation.kind])
         meta[SOURCE_KEY] = conversation.source
+        if plan.through is not None:
+            meta[LAST_KEY] = plan.through
         if branch.head is not None:
             meta[BRANCH_KEY] = branch.head
         if fork is not None and fork[0].path is not None:
@@ -255,6 +276,8 @@ class ConversationWriter:
                     message = _message(node, taken)
                     doc.append_message(message)
                     written.append(message)
+            if written and plan.through is not None:
+                doc.meta[LAST_KEY] = plan.through
             # Signed and unchanged since: still what the owner's key vouched for, plus the
             # new messages. A session edited since keeps its old signature, so `verify`
             # still reports the edit.
