@@ -159,12 +159,28 @@ def atomic_file(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
     is as it was: never half-written. ``mode`` defaults to the existing file's mode, 0600 for
     a new file. A refusal of the file system raises `StorageError`.
     """
-    with storage_errors(path):
-        with _temp_beside(path, _kept_mode(path) if mode is None else mode) as temp:
-            yield temp.handle
-            temp.sync()
-            os.replace(temp.path, path)
-        _fsync_dir(path.parent)
+    try:
+        with storage_errors(path):
+            with _temp_beside(path, _kept_mode(path) if mode is None else mode) as temp:
+                try:
+                    yield temp.handle
+                except Exception as exc:
+                    # The block's own error (e.g. reading another file) is not about ``path``:
+                    # it passes through unchanged, once the temp file is gone.
+                    raise _BlockError(exc) from exc
+                temp.sync()
+                os.replace(temp.path, path)
+            _fsync_dir(path.parent)
+    except _BlockError as wrapped:
+        raise wrapped.error from None
+
+
+class _BlockError(Exception):
+    """Carries an error of the caller's block past `storage_errors` (see `atomic_file`)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -69,7 +69,11 @@ class _DaemonLock:
                 f"a daemon (pid {pid}) already serves this vault",
                 hint="use it (`amosvault status`), or stop it first",
             ) from None
-        atomic_write(self.pid_path, f"{os.getpid()}\n".encode())
+        try:
+            atomic_write(self.pid_path, f"{os.getpid()}\n".encode())
+        except BaseException:
+            self.lock.release()  # a pid file that cannot be written must not keep the vault locked
+            raise
 
     def release(self) -> None:
         if self.lock.held:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amos_vault.core.errors import AmosError
+from amos_vault.files.vault import atomic_write
 from amos_vault.sessions.manager import slugify
 
 # systemd creates this folder when it boots the machine (sd_booted(3) checks the same).
@@ -134,13 +135,12 @@ def install(vault_root: Path, config_home: Path) -> ServiceReport:
         )
     name = unit_name(vault_root)
     path = unit_dir(config_home) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
     passed = {
         k: v
         for k, v in os.environ.items()
         if k in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "OLLAMA_HOST")
     }
-    path.write_text(render_unit(vault_root, environment=passed))
+    atomic_write(path, render_unit(vault_root, environment=passed).encode())
     done, todo = [f"wrote {path}"], []
     steps = [("daemon-reload",), ("enable", "--now", name)]
     if user_manager_running():
@@ -158,17 +158,19 @@ def install(vault_root: Path, config_home: Path) -> ServiceReport:
 
 
 def uninstall(vault_root: Path, config_home: Path) -> ServiceReport:
-    """Stop, disable and remove the unit."""
+    """Stop, disable and remove the unit (where systemd does not run the machine, nothing
+    runs it: removing its file is all there is to do)."""
     name = unit_name(vault_root)
     path = unit_dir(config_home) / name
     done: list[str] = []
     todo: list[str] = []
-    if user_manager_running():
+    managed = systemd_booted()
+    if managed and user_manager_running():
         result = _systemctl("disable", "--now", name)
         (done if result is not None and result.returncode == 0 else todo).append(
             f"systemctl --user disable --now {name}"
         )
-    else:
+    elif managed:
         todo.append(f"systemctl --user disable --now {name}")
     if path.exists():
         path.unlink()

@@ -1,4 +1,4 @@
-"""The crash soak (scripts/soak_crash.py), short: a real daemon killed with SIGKILL while it
+"""The crash soak (tests/soak/soak_crash.py), short: a real daemon killed with SIGKILL while it
 indexes and while it consolidates, then checked against its files and a fresh rebuild.
 The long run is `python scripts/soak.py crash`."""
 

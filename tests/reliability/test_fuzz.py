@@ -1,4 +1,4 @@
-"""Fuzzing, short: the targets of scripts/soak_fuzz.py with a few hundred generated inputs each
+"""Fuzzing, short: the targets of tests/soak/soak_fuzz.py with a few hundred generated inputs each
 (fixed seed, so the same inputs every run), plus the crashes the long run found, kept as
 regression tests. The long run is `python scripts/soak.py fuzz` (10,000 inputs a target)."""
 

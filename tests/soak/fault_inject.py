@@ -10,7 +10,7 @@ fail with the named errno, as the kernel would fail them:
   renaming, linking and removing anything under the folder fail.
 
 Reads are never touched. ``AMOS_FAULT_SPEC`` is JSON: ``{"errno": 28, "under": "/path",
-"flag": "/path/outside/the/folder"}``. The soak (scripts/soak_faults.py) starts the CLI and
+"flag": "/path/outside/the/folder"}``. The soak (tests/soak/soak_faults.py) starts the CLI and
 the daemon through `bootstrap`, which installs this before amos-vault runs.
 """
 

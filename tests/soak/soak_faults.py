@@ -18,7 +18,7 @@ each a subprocess) and against a real daemon subprocess:
 How each fault is made, the real way where this machine allows it (root with mount):
 
 * disk_full: the vault lives on a small tmpfs, filled to the last block by a filler file;
-  else ENOSPC injected into write/fsync under the vault (scripts/fault_inject.py).
+  else ENOSPC injected into write/fsync under the vault (tests/soak/fault_inject.py).
 * read_only: the vault is a bind mount; the fault binds it again on top and remounts that
   read-only (a running daemon's open lock file forbids remounting the first one), lifted by
   unmounting it. The daemon's change arrives through the writable original path, as from

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,7 +132,9 @@ def service_group() -> None:
 
 
 def _config_home() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    from amos_vault.core.environment import user_config_dir
+
+    return user_config_dir().parent  # XDG_CONFIG_HOME, or ~/.config
 
 
 def _service_report(report: Any) -> None:

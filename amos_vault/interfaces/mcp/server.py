@@ -30,7 +30,7 @@ from amos_vault.interfaces.arguments import DATE_FORMS
 from amos_vault.interfaces.mcp.tools import NoteNotFoundError, VaultTools
 from amos_vault.runtime.client import VaultClient
 
-log = logging.getLogger("amos_vault.mcp")
+log = logging.getLogger("amos_vault.interfaces.mcp")
 
 DEFAULT_PORT = 8765
 INSTRUCTIONS = """\
