@@ -65,6 +65,9 @@ class ConsolidationSettings:
     fact_roles: tuple[str, ...] = _setting(
         ("user",), "Roles whose first-person statements become facts (not the assistant's)."
     )
+    batch_sessions: int = _setting(
+        10, "Sessions consolidated per batch; each batch is written when done (a stop loses one)."
+    )
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,7 @@ def _check(settings: Settings, path: Path) -> Settings:
         "search.candidates": settings.search.candidates,
         "context.budget_tokens": settings.context.budget_tokens,
         "llm.timeout_seconds": settings.llm.timeout_seconds,
+        "consolidation.batch_sessions": settings.consolidation.batch_sessions,
     }
     for key, value in positive.items():
         if value <= 0:

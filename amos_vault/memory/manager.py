@@ -15,14 +15,13 @@ A fact line edited or deleted by hand is never rewritten or learned again (see t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from amos_vault.core.errors import AmosError, ConflictError, InvalidInputError
+from amos_vault.core.errors import AmosError, ConflictError, InvalidInputError, ParseError
 from amos_vault.files.frontmatter import render_front_matter
 from amos_vault.files.integrity import Signer
 from amos_vault.files.memorynote import (
@@ -37,12 +36,15 @@ from amos_vault.files.sessionfile import now_utc
 from amos_vault.files.vault import Vault
 from amos_vault.index.embeddings import Embedder
 from amos_vault.memory.controls import MemoryControls
+from amos_vault.memory.duescan import DueScan, SessionRecord, messages_hash
 from amos_vault.memory.store import FileChange, MemoryFolder, write_changes
 from amos_vault.memory.summarizer import (
     Digest,
     ExtractiveSummarizer,
     OllamaSummarizer,
     SessionText,
+    StopCheck,
+    StopRequested,
     Summarizer,
 )
 from amos_vault.sessions.manager import SessionManager
@@ -67,6 +69,21 @@ class ConsolidationPlan:
     tombstoned: list[str] = field(default_factory=list)  # facts found deleted by hand
     notes: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    left: int = 0  # sessions due but not consolidated: a stop was asked for meanwhile
+
+    def absorb(self, batch: ConsolidationPlan) -> None:
+        """Add what one batch did (the run's totals are the sum of its batches)."""
+        self.changes.update(batch.changes)
+        self.links += batch.links
+        self.sessions += batch.sessions
+        self.added += batch.added
+        self.confirmed += batch.confirmed
+        self.closed += batch.closed
+        self.kept_yours += batch.kept_yours
+        self.blocked += batch.blocked
+        self.tombstoned += batch.tombstoned
+        self.notes += batch.notes
+        self.state = batch.state
 
     @property
     def is_empty(self) -> bool:
@@ -89,15 +106,9 @@ class ConsolidationPlan:
             parts.append(f"{self.blocked} forgotten fact(s) not learned again")
         if self.tombstoned:
             parts.append(f"{len(self.tombstoned)} hand-deleted fact(s) recorded as forgotten")
+        if self.left:
+            parts.append(f"stopped early: {self.left} session(s) left for the next run")
         return ", ".join(parts)
-
-
-def messages_hash(session: Session) -> str:
-    """Hash of what a session said (its front-matter is not part of it)."""
-    digest = hashlib.blake2b(digest_size=8)
-    for message in session.messages:
-        digest.update(f"{message.id}\0{message.role}\0{message.content}\0".encode())
-    return digest.hexdigest()
 
 
 def _remote(summarizer: OllamaSummarizer) -> bool:
@@ -133,6 +144,7 @@ class MemoryManager(MemoryControls):
         self._embedder = embedder
         self._provider = provider
         self.owner_name = owner_name
+        self.due_scan = DueScan(sessions)
 
     # -- reading ---------------------------------------------------------------------------
     def facts(self, *, include_closed: bool = False) -> list[Fact]:
@@ -140,9 +152,15 @@ class MemoryManager(MemoryControls):
         facts = MemoryFolder(self.vault, self.signer).all_facts()
         return facts if include_closed else [f for f in facts if f.current]
 
-    def summarizer(self, engine: str | None = None) -> Summarizer:
+    def summarizer(
+        self, engine: str | None = None, should_stop: StopCheck | None = None
+    ) -> Summarizer:
+        """The summarizer ``engine`` names (default: the configured one); ``should_stop`` is
+        checked between its blocks of work."""
         name = engine or self.settings.engine
-        extractive = ExtractiveSummarizer(self._embedder(), self.settings.summary_sentences)
+        extractive = ExtractiveSummarizer(
+            self._embedder(), self.settings.summary_sentences, should_stop or (lambda: False)
+        )
         if name == "extractive":
             return extractive
         if name == "ollama":
@@ -158,24 +176,27 @@ class MemoryManager(MemoryControls):
     ) -> list[Session]:
         """Sessions to consolidate: completed/archived, or idle for ``idle_hours``, and not
         consolidated since their last message."""
-        now = now or now_utc()
+        found = []
+        for record in self._due_records(now, memory):
+            try:
+                found.append(self.due_scan.load(record.path))
+            except (ParseError, OSError):
+                continue  # broken since the scan: left out, as the scan leaves it out
+        return found
+
+    def _due_records(
+        self, now: dt.datetime | None = None, memory: MemoryFolder | None = None
+    ) -> list[SessionRecord]:
+        """The due sessions' records, from one pass over the files (unchanged ones cached)."""
         memory = memory or MemoryFolder(self.vault, self.signer)
+        summaries = memory.summaries
+
+        def consolidated(record: SessionRecord) -> bool:
+            entry = summaries.get(record.id)
+            return entry is not None and entry[1].get("source_hash") == record.source_hash
+
         idle = dt.timedelta(hours=self.settings.idle_hours)
-        found, _problems = self.sessions.scan()
-        due = []
-        for session in found:
-            if not session.messages:
-                continue
-            last = max(
-                (m.timestamp for m in session.messages if m.timestamp),
-                default=session.updated,
-            )
-            settled = session.status in ("completed", "archived") or (
-                last is not None and now - last >= idle
-            )
-            if settled and not self._consolidated(session, memory):
-                due.append(session)
-        return due
+        return self.due_scan.due(now or now_utc(), idle, consolidated)
 
     def _consolidated(self, session: Session, memory: MemoryFolder) -> bool:
         entry = memory.summaries.get(session.id)
@@ -381,12 +402,88 @@ class MemoryManager(MemoryControls):
         engine: str | None = None,
         dry_run: bool = False,
         show: Callable[[ConsolidationPlan], None] | None = None,
+        should_stop: StopCheck | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> ConsolidationPlan:
         """Plan and (unless ``dry_run``) apply, under the memory lock; a file changed by
-        someone else meanwhile means planning again (three tries)."""
-        # The slow part (embedding, or a model) runs before the lock is taken, so `remember`,
+        someone else meanwhile means planning again (three tries).
+
+        Sessions are consolidated ``[consolidation] batch_sessions`` at a time, each batch
+        written when done, so a run stopped or killed loses at most one batch's work.
+        ``should_stop`` is checked between sessions (and inside a long one): once it says
+        so, the sessions digested are written and the rest are left for the next run
+        (counted in the plan's ``left``). ``progress(done, total)`` follows each batch. A dry
+        run plans everything at once."""
+        if dry_run:
+            everything = self.digest_all(targets, engine=engine)
+            return self._write(targets, engine, everything, dry_run=True, show=show)
+        stop = should_stop or (lambda: False)
+        batches = self._batches(targets)
+        total = sum(len(batch) for batch in batches)
+        summarizer = self.summarizer(engine, stop) if total else None
+        run = ConsolidationPlan()
+        done = 0
+        for number, batch in enumerate(batches or [[]]):
+            digests: dict[str, tuple[str, Digest, list[str]]] = {}
+            chosen: list[Session] = []
+            stopped = False
+            try:
+                for item in batch:
+                    if stop():
+                        raise StopRequested
+                    session = self._loaded(item)
+                    if session is None:
+                        continue
+                    assert summarizer is not None
+                    digest, notes = self._digest(session, summarizer)
+                    digests[session.id] = (messages_hash(session), digest, notes)
+                    chosen.append(session)
+            except StopRequested:
+                stopped = True
+            if chosen or not total:  # no session due: hand-deleted facts are still recorded
+                first = show if number == 0 else None
+                run.absorb(self._write(chosen, engine, digests, dry_run=False, show=first))
+            done += len(chosen) if stopped else len(batch)
+            if progress is not None:
+                progress(done, total)
+            if done < total and (stopped or stop()):
+                run.left = total - done
+                log.info("consolidation stopped: %d session(s) left for the next run", run.left)
+                break
+        return run
+
+    def _batches(self, targets: Sequence[Session | str] | None) -> list[list[Session | Path]]:
+        """The sessions to consolidate, in batches: those named (resolved now), or the paths
+        of those due (each read when its batch comes)."""
+        size = self.settings.batch_sessions
+        items: list[Session | Path]
+        if targets is None:
+            items = [record.path for record in self._due_records()]
+        else:
+            items = list(self._chosen(targets, None, MemoryFolder(self.vault, self.signer)))
+        return [items[n : n + size] for n in range(0, len(items), size)]
+
+    def _loaded(self, item: Session | Path) -> Session | None:
+        if isinstance(item, Session):
+            return item
+        try:
+            return self.due_scan.load(item)
+        except (ParseError, OSError):
+            return None  # broken since the scan: left out, as the scan leaves it out
+
+    def _write(
+        self,
+        targets: Sequence[Session | str] | None,
+        engine: str | None,
+        digests: dict[str, tuple[str, Digest, list[str]]],
+        *,
+        dry_run: bool,
+        show: Callable[[ConsolidationPlan], None] | None,
+    ) -> ConsolidationPlan:
+        """Plan ``targets`` from ``digests`` and (unless ``dry_run``) apply, under the memory
+        lock; a file changed meanwhile means planning again (three tries)."""
+        # The slow part (embedding, or a model) ran before the lock is taken, so `remember`,
         # `forget` and the CLI are never kept waiting on it.
-        digests = self.digest_all(targets, engine=engine)
         with self.vault.lock("memory"):
             for attempt in range(3):
                 plan = self.plan(targets, engine=engine, digests=digests)

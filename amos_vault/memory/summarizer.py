@@ -12,6 +12,13 @@ Two engines behind one interface (`Summarizer.digest`):
   the extractive engine answers instead, with the reason in ``Digest.notes``.
 
 The patterns and rewrites the extractive engine applies live in `amos_vault.memory.rules`.
+
+Bounded work for any input: a session can hold anything (one pasted 5 MB log is 63k lines),
+so the extractive engine reads a bounded, evenly spread sample of a huge message
+(`MESSAGE_SENTENCE_CAP` sentences, each cut at `SENTENCE_CHAR_CAP` characters), compares at
+most `SUMMARY_CANDIDATE_CAP` summary candidates per session, and works out their similarity
+`SIMILARITY_BLOCK` rows at a time: time and memory grow linearly with the session's size.
+Sessions under the caps (nearly all) are read whole, exactly as before.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from amos_vault.core.errors import AmosError
 from amos_vault.files.memorynote import FACT_TYPES, SummaryLine
@@ -77,6 +84,17 @@ class SessionText:
     owner_name: str = ""  # how to name the "user" role in facts ("" -> "The user")
 
 
+class StopRequested(Exception):
+    """Raised inside a digest when the caller asked to stop (the daemon is shutting down)."""
+
+
+StopCheck = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
 class Summarizer(Protocol):
     name: str
 
@@ -96,6 +114,49 @@ def sentences(text: str) -> list[str]:
         if line:
             found += [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
     return found
+
+
+# -- bounded work ----------------------------------------------------------------------------
+
+MESSAGE_SENTENCE_CAP = 500  # sentences read from one message; a longer one is sampled evenly
+SENTENCE_CHAR_CAP = 1000  # a longer "sentence" (e.g. a line of a log) is cut here
+SUMMARY_CANDIDATE_CAP = 1000  # summary candidates compared per session; more are sampled
+SIMILARITY_BLOCK = 256  # similarity rows held at once; also the texts embedded per call
+
+_Item = TypeVar("_Item")
+
+
+def evenly_sampled(items: Sequence[_Item], cap: int) -> list[_Item]:
+    """At most ``cap`` of ``items``, spread evenly over all of them, in their order (the same
+    items every time)."""
+    if len(items) <= cap:
+        return list(items)
+    return [items[n * len(items) // cap] for n in range(cap)]
+
+
+def message_sentences(text: str, work: SummaryWork | None = None) -> list[str]:
+    """The sentences of a message the extractive engine reads: all of them up to
+    `MESSAGE_SENTENCE_CAP` (else an even sample), each cut at `SENTENCE_CHAR_CAP` characters."""
+    every = sentences(text)
+    read = evenly_sampled(every, MESSAGE_SENTENCE_CAP)
+    if work is not None:
+        work.sentences += len(every)
+        work.sampled = work.sampled or len(read) < len(every)
+    return [
+        found if len(found) <= SENTENCE_CHAR_CAP else found[:SENTENCE_CHAR_CAP].rstrip() + "…"
+        for found in read
+    ]
+
+
+@dataclass
+class SummaryWork:
+    """How much work one summary took: what the caps bound (read by tests and notes)."""
+
+    sentences: int = 0  # sentences in the session's messages
+    candidates: int = 0  # summary candidates compared (at most SUMMARY_CANDIDATE_CAP)
+    embedded: int = 0  # texts sent to the embedder
+    largest_block: int = 0  # most similarity values held at once
+    sampled: bool = False  # whether a cap left some sentences out
 
 
 _NEGATION = re.compile(
@@ -132,7 +193,7 @@ def extract_facts(session: SessionText) -> list[CandidateFact]:
         if author == message.role == "user":
             author = session.owner_name or "The user"
         said_on = message.timestamp.date() if message.timestamp else None
-        for sentence in sentences(message.content):
+        for sentence in message_sentences(message.content):
             if sentence.endswith("?") or len(sentence.split()) < 3:
                 continue
             sentence = FILLER.sub("", sentence).strip()
@@ -196,31 +257,106 @@ def _lexical_vectors(texts: Sequence[str]) -> list[dict[str, float]]:
     return vectors
 
 
-def _similarities(texts: Sequence[str], embedder: Embedder | None) -> list[list[float]]:
-    if embedder is not None:
-        vectors = embedder.embed(list(texts))
-        return [[float(x) for x in row] for row in vectors @ vectors.T]
-    lexical = _lexical_vectors(texts)
-    return [[sum(v * b.get(w, 0.0) for w, v in a.items()) for b in lexical] for a in lexical]
+class _Similarity:
+    """Cosine similarity among candidate sentences (over the embedding model; word overlap
+    without one), worked out `SIMILARITY_BLOCK` rows at a time: never the whole matrix,
+    unless it is a single block."""
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        embedder: Embedder | None,
+        should_stop: StopCheck,
+        work: SummaryWork,
+    ) -> None:
+        self.count = len(texts)
+        self.should_stop = should_stop
+        self.work = work
+        self.vectors: Any = None
+        self.lexical: list[dict[str, float]] = []
+        self._whole: list[list[float]] | None = None
+        if embedder is None:
+            self.lexical = _lexical_vectors(texts)
+            return
+        if self.count <= SIMILARITY_BLOCK:
+            self.vectors = embedder.embed(list(texts))
+        else:  # in slices, so a stop request is honoured between them
+            import numpy as np
+
+            parts = []
+            for start in range(0, self.count, SIMILARITY_BLOCK):
+                self._check()
+                parts.append(embedder.embed(list(texts[start : start + SIMILARITY_BLOCK])))
+            self.vectors = np.concatenate(parts)
+        work.embedded += self.count
+
+    def _check(self) -> None:
+        if self.should_stop():
+            raise StopRequested
+
+    def rows(self, start: int, end: int) -> list[list[float]]:
+        """Rows ``start`` to ``end`` of the similarity matrix."""
+        self.work.largest_block = max(self.work.largest_block, (end - start) * self.count)
+        if self.vectors is not None:
+            rows: list[list[float]] = (self.vectors[start:end] @ self.vectors.T).tolist()
+            return rows
+        return [
+            [sum(v * b.get(w, 0.0) for w, v in a.items()) for b in self.lexical]
+            for a in self.lexical[start:end]
+        ]
+
+    def row(self, index: int) -> list[float]:
+        """One row of the similarity matrix."""
+        if self._whole is not None:
+            return self._whole[index]
+        return self.rows(index, index + 1)[0]
+
+    def centrality(self) -> list[float]:
+        """Each candidate's mean similarity to the others."""
+        count = self.count
+        found: list[float] = []
+        for start in range(0, count, SIMILARITY_BLOCK):
+            self._check()
+            block = self.rows(start, min(count, start + SIMILARITY_BLOCK))
+            if count <= SIMILARITY_BLOCK:
+                self._whole = block
+            for offset, row in enumerate(block):
+                found.append((sum(row) - row[start + offset]) / max(1, count - 1))
+        return found
 
 
-def summarize(session: SessionText, embedder: Embedder | None, size: int) -> list[SummaryLine]:
-    """The ``size`` most central sentences of the session, without near-repeats, in order."""
-    candidates: list[tuple[str, Message]] = []
+def summarize(
+    session: SessionText,
+    embedder: Embedder | None,
+    size: int,
+    *,
+    should_stop: StopCheck = _never,
+    work: SummaryWork | None = None,
+) -> list[SummaryLine]:
+    """The ``size`` most central sentences of the session, without near-repeats, in order.
+
+    At most `SUMMARY_CANDIDATE_CAP` candidates are compared (an even sample of more);
+    ``work`` (when given) records how much was done. Raises `StopRequested` when
+    ``should_stop`` says so between blocks of work."""
+    work = work if work is not None else SummaryWork()
+    found: list[tuple[str, Message]] = []
     for message in session.messages:
-        for sentence in sentences(message.content):
+        for sentence in message_sentences(message.content, work):
             if len(content_words(sentence)) >= 3 and not sentence.endswith("?"):
-                candidates.append((sentence, message))
+                found.append((sentence, message))
+    candidates = evenly_sampled(found, SUMMARY_CANDIDATE_CAP)
+    work.candidates = len(candidates)
+    work.sampled = work.sampled or len(candidates) < len(found)
     if not candidates:
         return []
-    similarity = _similarities([c[0] for c in candidates], embedder)
-    count = len(candidates)
-    centrality = [(sum(row) - row[i]) / max(1, count - 1) for i, row in enumerate(similarity)]
+    similarity = _Similarity([c[0] for c in candidates], embedder, should_stop, work)
+    centrality = similarity.centrality()
     chosen: list[int] = []
-    for index in sorted(range(count), key=lambda i: (-centrality[i], i)):
+    for index in sorted(range(len(candidates)), key=lambda i: (-centrality[i], i)):
         if len(chosen) >= size:
             break
-        if all(similarity[index][j] < 0.8 for j in chosen):
+        row = similarity.row(index) if chosen else []
+        if all(row[j] < 0.8 for j in chosen):
             chosen.append(index)
     return [
         SummaryLine(candidates[i][0], candidates[i][1].id, author_of(candidates[i][1]))
@@ -233,16 +369,29 @@ class ExtractiveSummarizer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Embedder | None = None, summary_sentences: int = 5) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        summary_sentences: int = 5,
+        should_stop: StopCheck = _never,
+    ) -> None:
         self.embedder = embedder
         self.summary_sentences = summary_sentences
+        self.should_stop = should_stop
 
     def digest(self, session: SessionText) -> Digest:
-        return Digest(
-            summary=summarize(session, self.embedder, self.summary_sentences),
-            facts=extract_facts(session),
-            engine=self.name,
+        """Summary and facts of ``session``; `StopRequested` when asked to stop meanwhile."""
+        work = SummaryWork()
+        summary = summarize(
+            session, self.embedder, self.summary_sentences, should_stop=self.should_stop, work=work
         )
+        digest = Digest(summary=summary, facts=extract_facts(session), engine=self.name)
+        if work.sampled:
+            digest.notes.append(
+                f"a long session: {work.candidates} of its {work.sentences} sentences compared "
+                "for the summary (an even sample; huge messages are sampled for facts too)"
+            )
+        return digest
 
 
 # -- the ollama engine -----------------------------------------------------------------------

@@ -4,7 +4,9 @@ Start-up: take the vault's daemon lock (one daemon per vault; a lock left by a d
 is free again, since the kernel drops it with the process), start watching, reconcile through
 the one sync path, then serve. The watcher only enqueues paths; the main loop debounces them
 and applies the changes; one file's failure is logged and counted, never stops the loop.
-SIGTERM and SIGINT finish the change in hand, commit, release the lock and exit 0.
+SIGTERM and SIGINT finish the change in hand, commit, release the lock and exit 0; the stop
+event they set is also the one the scheduled jobs look at between their units of work, so a
+long consolidation ends within seconds too (its finished batches kept).
 
 Storage faults: a sync the file system refuses (disk full, read-only, permission denied) is
 logged in one line with what to do, and the same changes are retried, after 0.5 s, 1 s, 2 s,
@@ -123,6 +125,8 @@ class Daemon:
         self._context_builder: Orchestrator | None = None
         # Called once the index is reconciled (the job scheduler starts here).
         self.on_ready: list[Callable[[], None]] = []
+        # Called when the daemon stops, before its lock is released (the scheduler's shutdown).
+        self.on_stop: list[Callable[[], None]] = []
         # More for `status` (the scheduler's jobs), each called when status is asked.
         self.extra_status: dict[str, Callable[[], Any]] = {}
 
@@ -176,6 +180,8 @@ class Daemon:
                 server.server_close()
                 with contextlib.suppress(FileNotFoundError):
                     ipc.socket_path(self.vault.amos_dir).unlink()
+            for stop in self.on_stop:
+                self._run_hook(stop)
             lock.release()
             log.info("stopped")
         return code
@@ -188,7 +194,7 @@ class Daemon:
         try:
             hook()
         except Exception:
-            log.exception("a start-up hook failed; the daemon serves without it")
+            log.exception("a start-up or stop hook failed; the daemon goes on without it")
 
     def _sync(self, paths: list[str] | None) -> None:
         assert self.engine is not None

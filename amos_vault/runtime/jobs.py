@@ -1,6 +1,10 @@
 """The scheduled jobs, as plain functions of an `ActiveMirror`: the daemon's scheduler runs them
 on their schedule, `amosvault jobs run NAME` runs one now. Each returns one line saying what it
 did; a job that has nothing to do says so.
+
+A job that can take long (consolidation, retention) also takes a stop check, which it looks at
+between its units of work (a session, a batch): the daemon's SIGTERM ends it within seconds,
+and what it finished is kept.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ if TYPE_CHECKING:
     from amos_vault.mirror import ActiveMirror
 
 _LEFTOVER = re.compile(r"^\.[^/]+\.[0-9a-f]{8}\.tmp$")
+StopCheck = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -28,12 +37,21 @@ class Job:
     help: str
     run: Callable[[ActiveMirror], str]
     schedule: Callable[[Settings], str]
+    # The same work, looking at a stop check between its units (None: the job is short).
+    run_stoppable: Callable[[ActiveMirror, StopCheck], str] | None = None
+
+    def run_until_stopped(self, mirror: ActiveMirror, should_stop: StopCheck) -> str:
+        """Run the job; a long one ends early (keeping what it finished) once asked to stop."""
+        if self.run_stoppable is None:
+            return self.run(mirror)
+        return self.run_stoppable(mirror, should_stop)
 
 
-def consolidate(mirror: ActiveMirror) -> str:
-    """Summarize and mine the sessions that are due."""
-    plan = mirror.memory.consolidate()
-    if not plan.sessions and not plan.tombstoned:
+def consolidate(mirror: ActiveMirror, should_stop: StopCheck = _never) -> str:
+    """Summarize and mine the sessions that are due, a batch at a time (each batch written
+    when done); a stop request leaves the rest for the next run."""
+    plan = mirror.memory.consolidate(should_stop=should_stop)
+    if not plan.sessions and not plan.tombstoned and not plan.left:
         return "no session due"
     return plan.summary() + "".join(f"; {note}" for note in plan.notes)
 
@@ -51,7 +69,7 @@ def commit(mirror: ActiveMirror) -> str:
     return f"committed {report.commit}: {report.message.splitlines()[0]}" + waiting
 
 
-def retention(mirror: ActiveMirror) -> str:
+def retention(mirror: ActiveMirror, should_stop: StopCheck = _never) -> str:
     """Archive long-completed sessions (when configured); delete leftover temp files."""
     settings = mirror.vault.settings.retention
     archived = 0
@@ -59,6 +77,8 @@ def retention(mirror: ActiveMirror) -> str:
     if settings.archive_completed_after_days > 0:
         cutoff = now_utc() - dt.timedelta(days=settings.archive_completed_after_days)
         for session in mirror.list_sessions(status="completed"):
+            if should_stop():
+                break  # the rest are archived next time
             # The last message dates it: a summary link written later does not.
             stamps = [m.timestamp for m in session.messages if m.timestamp]
             last = max(stamps) if stamps else session.updated
@@ -90,8 +110,15 @@ JOBS: dict[str, Job] = {
             "summaries and facts from settled sessions",
             consolidate,
             lambda s: s.consolidation.schedule,
+            consolidate,
         ),
         Job("commit", "git commit of the vault's changes", commit, lambda s: s.git.commit_schedule),
-        Job("retention", "archiving and clean-up", retention, lambda s: s.retention.schedule),
+        Job(
+            "retention",
+            "archiving and clean-up",
+            retention,
+            lambda s: s.retention.schedule,
+            retention,
+        ),
     )
 }

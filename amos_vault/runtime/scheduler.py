@@ -6,6 +6,9 @@ missed while the machine slept are coalesced: one run on wake, not one per misse
 last run of each job is kept in `.amos/jobs.json`, so a restarted daemon does not run an
 interval job again before its time (and runs an overdue one soon after start). The schedule
 strings are read by `amos_vault.core.schedule`, which the settings also use to check them.
+
+Stopping: the ``stop`` event (the daemon's own, set by SIGTERM) is the stop check every long
+job looks at between its units of work, so `shutdown` waits seconds, not for a whole run.
 """
 
 from __future__ import annotations
@@ -38,8 +41,11 @@ class JobScheduler:
         jobs: Mapping[str, Job] = JOBS,
         *,
         startup_delay: float = 30.0,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``: once set, running jobs end at their next unit of work and none starts."""
         self.mirror = mirror
+        self.stopping = stop or threading.Event()
         self.jobs = dict(jobs)
         self.startup_delay = startup_delay
         self.state_path = mirror.vault.amos_dir / STATE_FILE
@@ -106,9 +112,11 @@ class JobScheduler:
     def run(self, name: str) -> str | None:
         """Run one job now (in the caller's thread); failures are logged, not raised."""
         job = self.jobs[name]
+        if self.stopping.is_set():
+            return None  # shutting down: the job runs at its next time, after a restart
         started = dt.datetime.now(dt.UTC)
         try:
-            result, ok = job.run(self.mirror), True
+            result, ok = job.run_until_stopped(self.mirror, self.stopping.is_set), True
             log.info("job %s: %s", name, result)
         except StorageError as exc:  # disk full, read-only...: one clear line, no traceback
             result, ok = f"failed: {exc}", False
@@ -163,7 +171,9 @@ class JobScheduler:
         }
 
     def shutdown(self) -> None:
-        """Stop scheduling; waits for a job in hand to finish (its writes are atomic anyway)."""
+        """Stop scheduling; a job in hand is asked to stop and waited for (it stops at its next
+        unit of work, keeping what it finished; its writes are atomic anyway)."""
+        self.stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -324,3 +325,42 @@ def test_the_daemon_takes_vault_after_the_command(vault_root: Path, run_cli: Run
     finally:
         assert process.stop(signal.SIGTERM) == 0
     assert "Traceback" not in process.log.read_text()
+
+
+def test_sigterm_during_a_long_consolidation_exits_promptly_and_a_restart_carries_on(
+    vault_root: Path,
+) -> None:
+    config = vault_root / ".amos" / "config.toml"
+    config.write_text('[consolidation]\nschedule = "every 1s"\nbatch_sessions = 2\n')
+    total = 80
+    for n in range(total):
+        (vault_root / "sessions" / f"c{n:03d}.md").write_text(
+            SESSION.format(
+                id=f"cons{n:04d}",
+                title=f"Trip {n}",
+                text=f"I visited Porto in May number {n}. My favorite dish there was bacalhau.",
+            ).replace("status: active", "status: completed")
+        )
+    summaries = vault_root / "memory" / "summaries"
+
+    def written() -> list[Path]:
+        return sorted(summaries.glob("*.md")) if summaries.is_dir() else []
+
+    first = DaemonProcess(vault_root)
+    first.wait_ready()
+    wait_for(lambda: len(written()) >= 2, 120, "the first batch written")
+    stopping = time.monotonic()
+    assert first.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - stopping < 10
+    kept = {path.name: path.read_bytes() for path in written()}
+    assert 2 <= len(kept) < total  # stopped mid-way, with whole batches kept
+
+    second = DaemonProcess(vault_root)
+    try:
+        second.wait_ready()
+        wait_for(lambda: len(written()) == total, 180, "every session consolidated")
+    finally:
+        assert second.stop(signal.SIGTERM) == 0
+    assert all((summaries / name).read_bytes() == data for name, data in kept.items())
+    log = first.log.read_text() + second.log.read_text()
+    assert "Traceback" not in log

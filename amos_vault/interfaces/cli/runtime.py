@@ -65,8 +65,9 @@ def daemon_group(ctx: click.Context) -> None:
 
     mirror = open_mirror(ctx)
     daemon = Daemon(mirror)
-    scheduler = JobScheduler(mirror)
+    scheduler = JobScheduler(mirror, stop=daemon.stop)  # SIGTERM stops a long job too
     daemon.on_ready.append(scheduler.start)  # once the index is reconciled
+    daemon.on_stop.append(scheduler.shutdown)  # before the daemon's lock is released
     daemon.extra_status["jobs"] = scheduler.status
     try:
         code = daemon.run()
