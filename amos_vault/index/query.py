@@ -12,6 +12,13 @@ from typing import Any
 from amos_vault.core.errors import AmosError, InvalidInputError
 
 KINDS = ("message", "session", "fact", "note")
+NO_WORDS = "the query has no words to search for"
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a letter or digit to search for (``?!...`` does not): a query
+    without any returns no hits, rather than whatever its punctuation happens to resemble."""
+    return any(character.isalnum() for character in text)
 
 
 def _is_unicode(text: str) -> bool:

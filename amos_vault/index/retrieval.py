@@ -27,7 +27,7 @@ import numpy as np
 from amos_vault.core.config import SearchSettings
 from amos_vault.index.embeddings import Embedder
 from amos_vault.index.fulltext import SearchIndex, TermHits, analyze
-from amos_vault.index.query import Filters, MemoryQuery
+from amos_vault.index.query import NO_WORDS, Filters, MemoryQuery, has_words
 from amos_vault.index.vectors import VectorStore
 
 GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
@@ -142,6 +142,8 @@ class Retriever:
         text = " ".join(query.text.split())
         if not text or query.k <= 0:
             return SearchResult([], self._mode(), self.notice)
+        if not has_words(text):
+            return SearchResult([], self._mode(), NO_WORDS)
         if self.vectors is None or self.embedder is None or not len(self.vectors):
             return self._full_text(query, text)
         return self._hybrid(query, text)

@@ -110,7 +110,7 @@ def search_command(
     as_json: bool,
 ) -> None:
     """Search the vault (full text and meaning); the index is updated first."""
-    from amos_vault.index.query import MemoryQuery
+    from amos_vault.index.query import NO_WORDS, MemoryQuery, has_words
 
     sessions = (load_session(ctx, session_ref).id,) if session_ref else ()
     request = MemoryQuery(
@@ -122,9 +122,13 @@ def search_command(
         since=since,
         until=until,
     )
-    # Through the daemon when one runs (warm model, no heavy imports here), else in-process.
-    with index_progress(not as_json) as progress:
-        answer = client(ctx).search(request, progress)
+    if not has_words(request.text):
+        # Nothing to look up (``?!...``): no hits, and why, without opening the index.
+        answer: dict[str, Any] = {"mode": None, "notice": NO_WORDS, "hits": [], "served_by": None}
+    else:
+        # Through the daemon when one runs (warm model, no heavy imports here), else in-process.
+        with index_progress(not as_json) as progress:
+            answer = client(ctx).search(request, progress)
     if answer["served_by"] == "in-process":
         # The index's notes, said as it is brought up to date, not as part of the answer.
         print_notes([answer["notice"]] if answer["notice"] else ())
