@@ -5,7 +5,8 @@ Five parts, each piece with its provenance (file, message id, score):
 * immediate: the last messages of the current session, always included;
 * working memory: older messages of the session, chosen by relevance to the new message;
 * long-term memory: hybrid retrieval over other sessions, with a boost for the session's
-  lineage (parent, grandparent...) and recency as the tie-breaker;
+  lineage (parent, grandparent...) and recency as the tie-breaker; a passage with none of the
+  question's words and a score below zero is left out;
 * semantic memory: facts from the memory notes (pinned ones always), and the owner's identity;
 * session metadata: title, tags, dates, status.
 
@@ -223,6 +224,11 @@ def build_context(
             and (hit.session_id or hit.kind == "note")
             and not (hit.kind == "note" and not hit.path.startswith(sessions_folder))
         ]
+        # A passage sharing no word with the question whose meaning leaves its score below
+        # zero (the fused score of an average passage in scope) is less relevant than an
+        # average passage: noise, not memory. The ranking is the retriever's; this only leaves
+        # such passages out (a vault's only passage is average, so it stays).
+        scored = [(score, hit) for score, hit in scored if score >= 0 or hit.highlights]
         floor = dt.datetime.min.replace(tzinfo=dt.UTC)
         scored.sort(key=lambda pair: (pair[0], pair[1].timestamp or floor), reverse=True)
         optional += [
