@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from amos_vault.answer import hooks
 from amos_vault.answer.context import Context, ContextPiece, Search, build_context
-from amos_vault.answer.dialogue import DialogueEngine
+from amos_vault.answer.dialogue import DialogueEngine, cited
 from amos_vault.core.config import Settings
 from amos_vault.core.errors import AmosError
 from amos_vault.core.plugins import plugin_context_processors
 from amos_vault.files.memorynote import parse_fact_line
+from amos_vault.index.query import NO_WORDS, has_words
 from amos_vault.llm.providers import LLMError, LLMProvider
 from amos_vault.sessions.privacy import is_loopback, is_private, private_refs
 
@@ -47,11 +48,26 @@ class Answer:
     engine: str
     metadata: dict[str, Any] = field(default_factory=dict)
     notice: str | None = None
+    # The [n] the answer quotes, in its order; None: it names none, so every numbered source.
+    quoted: tuple[int, ...] | None = None
 
     @property
     def sources(self) -> list[ContextPiece]:
-        """The numbered sources (those cited first, when the model cited any)."""
-        return self.context.sources()
+        """The sources the answer quotes, each once: the passages an evidence answer shows (in
+        the order shown) or the [n] a model's reply cites; every numbered source when the
+        reply cites none."""
+        numbered = self.context.sources()
+        if self.quoted is not None:
+            by_number = {p.cite: p for p in numbered}
+            numbered = [by_number[n] for n in self.quoted if n in by_number]
+        listed: set[tuple[str | None, ...]] = set()
+        once = []
+        for piece in numbered:
+            same = (piece.path, piece.message_id) if piece.message_id else (piece.path, piece.text)
+            if same not in listed:
+                listed.add(same)
+                once.append(piece)
+        return once
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -212,6 +228,7 @@ class Orchestrator:
                 self.engine.name,
                 metadata,
                 notice,
+                quoted=tuple(cited(text, context)) or None,
             )
         why = (
             f"no language model answered ({self.unavailable})"
@@ -221,23 +238,33 @@ class Orchestrator:
         return self._extractive(context, why, model)
 
     def _extractive(self, context: Context, why: str, model: str | None = None) -> Answer:
-        # The best passages for this question; pinned facts are context, not evidence.
+        # The best passages for this question, best first; pinned facts are context, not
+        # evidence.
         evidence = sorted(
             (p for p in context.sources() if p.section != "facts" or p.score < PINNED_SCORE),
-            key=lambda p: -p.score,
+            key=lambda p: (-p.score, p.cite or 0),
         )[:5]
         if evidence:
             lines = ["From your vault:"]
-            for piece in sorted(evidence, key=lambda p: p.cite or 0):
+            for piece in evidence:
                 when = f"{piece.timestamp:%Y-%m-%d}" if piece.timestamp else ""
                 where = ", ".join(x for x in (when, piece.title or "") if x)
                 lines.append(f"[{piece.cite}] {' '.join(piece.text.split())} ({where})")
             text = "\n".join(lines)
+        elif not has_words(context.question):
+            text = f"Nothing to look up: {NO_WORDS}."
         else:
             text = "Your vault holds nothing about this yet."
         notice = f"{why}: {ENABLE_HINT.format(model=model or self.settings.llm.model)}"
         return Answer(
-            context.question, text, context, None, "extractive", {"engine": "extractive"}, notice
+            context.question,
+            text,
+            context,
+            None,
+            "extractive",
+            {"engine": "extractive"},
+            notice,
+            quoted=tuple(p.cite or 0 for p in evidence),
         )
 
     def reply(
