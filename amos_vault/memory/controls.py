@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from amos_vault.core.errors import AmosError, InvalidInputError, SessionNotFoundError
-from amos_vault.files.frontmatter import render_front_matter
 from amos_vault.files.integrity import Signer
 from amos_vault.files.memorynote import (
     FACT_TYPES,
@@ -22,7 +21,6 @@ from amos_vault.files.memorynote import (
     fact_link,
     fingerprint,
     new_fact_id,
-    text_hash,
 )
 from amos_vault.files.vault import Vault
 from amos_vault.memory.store import FileChange, MemoryFolder, write_changes
@@ -73,7 +71,7 @@ class MemoryControls:
         today = dt.date.today()
         with self.vault.lock("memory"):
             memory = MemoryFolder(self.vault, self.signer)
-            memory.hand_deleted()
+            gone = memory.hand_deleted()
             mark = fingerprint(text)
             # Asking to remember it overrides having forgotten it.
             lifted = [s for s in memory.tombstones if s.fingerprint == mark]
@@ -108,7 +106,7 @@ class MemoryControls:
                             old_index, replace(old, valid_to=today, superseded_by=fact_link(fact))
                         )
                         memory.record(closed, old_note.lines[old_index])
-            changes = memory.changes()
+            changes = {**memory.summary_changes(gone), **memory.changes()}
             if lifted:
                 changes[memory.tombstone_path] = self._without_tombstones(memory, lifted, changes)
             write_changes(self.vault, changes, memory.state)
@@ -152,7 +150,7 @@ class MemoryControls:
         target = target.strip()
         with self.vault.lock("memory"):
             memory = MemoryFolder(self.vault, self.signer)
-            memory.hand_deleted()
+            gone = memory.hand_deleted()
             removed: set[str] = set()
             extra: dict[str, FileChange] = {}
             if target.startswith("f-") and memory.find(target) is not None:
@@ -213,25 +211,9 @@ class MemoryControls:
                     if fact_id_of_link(fact.superseded_by) in removed and memory.owned(note, index):
                         reopened = replace(fact, valid_to=None, superseded_by="")
                         memory.record(note.replace_at(index, reopened), note.lines[index])
-            # Summaries list the facts they taught and quote their messages: those lines go too.
-            for rel, front, body in memory.summaries.values():
-                if rel in extra:
-                    continue
-                lines = body.split("\n")
-                kept_lines = [
-                    ln
-                    for ln in lines
-                    if not ln
-                    or (fact_id_of_link(ln) not in removed and not any(q in ln for q in quoted))
-                ]
-                if len(kept_lines) != len(lines):
-                    new_body = "\n".join(kept_lines)
-                    front = dict(front)
-                    if front.get("body_hash") == text_hash(body):
-                        front["body_hash"] = text_hash(new_body)
-                    extra[rel] = FileChange(
-                        rel, memory.texts.get(rel), render_front_matter(front, new_body)
-                    )
+            # Summaries list the facts they taught and quote their messages: those lines go too
+            # (and the lines of facts deleted by hand since).
+            extra.update(memory.summary_changes(removed | set(gone), quoted, skip=extra))
             changes = {**memory.changes(), **extra}
             write_changes(self.vault, changes, memory.state)
             report.files += [c.path for c in changes.values()]

@@ -232,6 +232,10 @@ class MemoryManager(MemoryControls):
             self._summary(session, digest, learned, memory, plan)
             plan.sessions.append(session.id)
         plan.changes.update(memory.changes())
+        # A fact deleted by hand leaves the summaries that listed it (a summary written anew
+        # above, for a session consolidated again, already leaves it out).
+        for rel, change in memory.summary_changes(plan.tombstoned).items():
+            plan.changes.setdefault(rel, change)
         plan.state = memory.state
         return plan
 

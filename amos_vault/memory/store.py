@@ -19,12 +19,16 @@ import datetime as dt
 import difflib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Container, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from amos_vault.core.errors import ConflictError, ParseError
-from amos_vault.files.frontmatter import read_front_matter, split_front_matter
+from amos_vault.files.frontmatter import (
+    read_front_matter,
+    render_front_matter,
+    split_front_matter,
+)
 from amos_vault.files.integrity import (
     Signer,
     edited_since_signing,
@@ -38,6 +42,7 @@ from amos_vault.files.memorynote import (
     Fact,
     FactNote,
     Tombstone,
+    fact_id_of_link,
     fingerprint,
     new_tombstone_note,
     parse_tombstones,
@@ -231,6 +236,34 @@ class MemoryFolder:
     def bury(self, fact_id: str, mark: str, sources: Iterable[str], kind: str = "fact") -> None:
         self.new_tombstones.append(Tombstone(fact_id, dt.date.today(), mark, tuple(sources), kind))
         self.state["facts"].pop(fact_id, None)
+
+    def summary_changes(
+        self,
+        facts: Collection[str],
+        quoted: Collection[str] = (),
+        skip: Container[str] = (),
+    ) -> dict[str, FileChange]:
+        """The summaries (but those in ``skip``) without the lines that link a fact of
+        ``facts`` (forgotten, or deleted by hand: no dangling link, no text the user removed)
+        or quote a message of ``quoted``."""
+        out: dict[str, FileChange] = {}
+        for rel, front, body in self.summaries.values():
+            if rel in skip:
+                continue
+            lines = body.split("\n")
+            kept = [
+                line
+                for line in lines
+                if not line
+                or (fact_id_of_link(line) not in facts and not any(q in line for q in quoted))
+            ]
+            if len(kept) != len(lines):
+                new_body = "\n".join(kept)
+                meta = dict(front)
+                if meta.get("body_hash") == text_hash(body):
+                    meta["body_hash"] = text_hash(new_body)
+                out[rel] = FileChange(rel, self.texts.get(rel), render_front_matter(meta, new_body))
+        return out
 
     def hand_deleted(self) -> list[str]:
         """Facts amos-vault wrote that are in no note any more: deleted by hand."""

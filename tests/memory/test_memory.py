@@ -678,3 +678,25 @@ def test_a_fact_added_after_a_fence_left_open_is_still_a_fact(
     second = mirror.memory.remember("I drink my coffee black.", type="preference")
     assert [f.id for f in mirror.memory.facts()] == [first.id, second.id]
     assert "- rm -rf example\n```\n" in note.read_text()  # the fence closed before the fact
+
+
+def test_a_fact_deleted_by_hand_leaves_the_summary_that_listed_it(
+    mirror: ActiveMirror, vault_root: Path
+) -> None:
+    session = mirror.create_session("Editors")
+    session.add_message("user", "My favorite editor is Helix.")
+    session.complete()
+    mirror.memory.consolidate()
+    fact = next(f for f in mirror.memory.facts() if "Helix" in f.text)
+    summary = next((vault_root / "memory" / "summaries").glob("*.md"))
+    assert f"#^{fact.id}|" in summary.read_text()
+    note = vault_root / fact.note
+    note.write_text("\n".join(ln for ln in note.read_text().split("\n") if fact.id not in ln))
+
+    other = mirror.create_session("Later")
+    other.add_message("user", "I live in Lisbon.")
+    other.complete()
+    mirror.memory.consolidate()  # notices the deletion
+    text = summary.read_text()
+    assert fact.id not in text and "Helix" not in text.split("## Facts learned")[-1]
+    assert "Session: [[" in text  # the rest of the summary stays
