@@ -25,6 +25,7 @@ from pathlib import Path
 
 from amos_vault.admin.scaffold import init_vault
 from amos_vault.core.environment import user_cache_dir
+from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.retrieval import Retriever
 from amos_vault.mirror import ActiveMirror
@@ -111,10 +112,10 @@ def evaluate(data: list[dict], ks: list[int], work: Path, modes: list[str]) -> d
             settings = mirror.vault.settings.search
             if MODES[mode] is not None:
                 settings = dataclasses.replace(settings, **MODES[mode])
+            semantic = MODES[mode] is not None
             retriever = Retriever(
-                engine.index,
-                engine.vectors if MODES[mode] is not None else None,
-                engine.embedder if MODES[mode] is not None else None,
+                EmbeddedEngine(engine.index, engine.vectors if semantic else None),
+                engine.embedder if semantic else None,
                 settings,
             )
             for question in questions:

@@ -8,7 +8,16 @@ reports:
   3. in-process query latency p50/p95 over the whole index (target p95 <= 25 ms);
   4. peak RSS of the indexing process and of a fresh query-serving process (target <= 300 MB).
 
-Usage: python scripts/bench_scale.py [--sessions N] [--work DIR] [--json OUT]
+With ``--synthetic`` (and ``--chunks N``), no vault is embedded: N chunks of generated text
+with generated vectors (each a real embedding of a generated message, plus noise, so they
+cluster as real ones do) are written straight through the engine, so a million chunks need no
+hours of embedding; the query side still embeds real query text with the real model.
+
+The last line is always: ``scale: chunks=N query_p50_ms=X query_p95_ms=Y rss_mb=Z`` (Z: the
+peak RSS of the query-serving process).
+
+Usage: python scripts/bench_scale.py [--sessions N | --chunks N [--synthetic]] [--work DIR]
+                                     [--json OUT]
 """
 
 from __future__ import annotations
@@ -135,6 +144,8 @@ def generate(root: Path, sessions: int, key_dir: Path, seed: int = 7) -> int:
 
 
 QUERY_CODE = """
+import os
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `amosvault` (and its daemon) sets it
 import json, resource, statistics, sys, time
 from pathlib import Path
 from amos_vault.index.query import MemoryQuery
@@ -155,17 +166,146 @@ print(json.dumps({"p50": statistics.median(times), "p95": times[int(0.95 * (len(
 """
 
 
+def write_synthetic(root: Path, chunks: int, cache: Path, key_dir: Path) -> dict:
+    """Fill the vault's index with ``chunks`` generated chunks, straight through the engine
+    (sessions of 12 messages; vectors near real embeddings of generated messages)."""
+    import numpy as np
+
+    from amos_vault.index.chunks import Chunk
+    from amos_vault.index.sync import FileRecord
+
+    init_vault(root, "Bench", key_dir)
+    engine = SearchEngine(Vault.open(root), cache)
+    assert engine.embedder is not None and engine.vectors is not None, engine.notices
+    rng = random.Random(5)
+    noise = np.random.default_rng(5)
+    topics = list(TOPICS)
+    bases = [(topic, message_text(rng, topic, "user")) for topic in topics for _ in range(64)]
+    base_vectors = engine.embedder.embed([text for _topic, text in bases])
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    batch = max(50_000, chunks // 4)
+    written = 0
+    started = time.perf_counter()
+    while written < chunks:
+        size = min(batch, chunks - written)
+        picks = noise.integers(0, len(bases), size)
+        vectors = base_vectors[picks] + 0.035 * noise.standard_normal(
+            (size, base_vectors.shape[1])
+        ).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        records: dict[str, list[int]] = {}
+        batch_chunks = []
+        for offset in range(size):
+            number = written + offset
+            session, turn = divmod(number, 12)
+            topic = bases[int(picks[offset])][0]
+            role = "user" if turn % 2 == 0 else "assistant"
+            text = message_text(rng, topic, role)
+            when = start + dt.timedelta(minutes=37 * session, seconds=turn)
+            path = f"sessions/synthetic/{session:07d}.md"
+            chunk = Chunk(
+                f"message:{path}#m-{turn:08x}",
+                "message",
+                path,
+                text,
+                text,
+                text,
+                turn + 1,
+                turn + 1,
+                title=f"{topic.capitalize()} chat {session}",
+                session_id=f"{session:012x}",
+                message_id=f"m-{turn:08x}",
+                role=role,
+                author=role,
+                tags=(topic,),
+                timestamp=when,
+            )
+            batch_chunks.append(chunk)
+            engine.engine.set_vector(chunk, vectors[offset])
+            records.setdefault(path, []).append(chunk.key)
+        engine.engine.add_chunks(batch_chunks)
+        engine.engine.commit()
+        for path, keys in records.items():
+            known = engine.manifest.files.get(path)
+            engine.manifest.files[path] = FileRecord(
+                "synthetic", 0, 0, (known.keys if known else []) + keys
+            )
+        engine.manifest.save()
+        written += size
+        print(f"  wrote {written}/{chunks} chunks", file=sys.stderr)
+    return {
+        "chunks": written,
+        "write_s": time.perf_counter() - started,
+        "write_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def measure_queries(root: Path, cache: Path, rng: random.Random, count: int) -> dict:
+    """Query latency and peak RSS in a fresh query-serving process."""
+    queries = [
+        " ".join(rng.sample(TOPICS[rng.choice(list(TOPICS))].split(), 3)) for _ in range(count)
+    ]
+    queries += [
+        "what did we decide about the budget",
+        "tomatoes on the balcony",
+        "fix the failing test",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", QUERY_CODE, str(root), str(cache), json.dumps(queries)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    query = json.loads(done.stdout)
+    return {
+        "query_p50_ms": query["p50"],
+        "query_p95_ms": query["p95"],
+        "query_rss_mb": query["rss_mb"],
+    }
+
+
+def scale_line(out: dict) -> str:
+    """The last line of every run."""
+    return (
+        f"scale: chunks={out['chunks']} query_p50_ms={out['query_p50_ms']:.1f} "
+        f"query_p95_ms={out['query_p95_ms']:.1f} rss_mb={out['query_rss_mb']:.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument(
+        "--chunks", type=int, help="about this many chunks (sessions of ~12 chunks)"
+    )
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="generated text and vectors written straight through the engine (with --chunks)",
+    )
     parser.add_argument("--work", type=Path, help="folder for the vault (default: a temp folder)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
     work = options.work or Path(tempfile.mkdtemp(prefix="amos-scale-"))
     root, cache = work / "vault", user_cache_dir()
+    if options.synthetic:
+        if not options.chunks:
+            parser.error("--synthetic needs --chunks N")
+        out = write_synthetic(root, options.chunks, cache, work / "keys")
+        out.update(measure_queries(root, cache, random.Random(11), options.queries))
+        print(
+            f"wrote {out['chunks']} synthetic chunks in {out['write_s']:.0f} s "
+            f"(peak RSS {out['write_rss_mb']:.0f} MB)"
+        )
+        if options.json:
+            options.json.write_text(json.dumps(out, indent=2))
+        print(scale_line(out))
+        return
+    if options.chunks:
+        options.sessions = max(1, options.chunks // 12)
     out: dict = {"sessions": options.sessions}
 
     t0 = time.perf_counter()
@@ -230,23 +370,7 @@ def main() -> None:
     out["reindex_embedded"] = again.embedded
     out["reindex_files"] = again.files
 
-    queries = [
-        " ".join(rng.sample(TOPICS[rng.choice(list(TOPICS))].split(), 3))
-        for _ in range(options.queries)
-    ]
-    queries += [
-        "what did we decide about the budget",
-        "tomatoes on the balcony",
-        "fix the failing test",
-    ]
-    done = subprocess.run(
-        [sys.executable, "-c", QUERY_CODE, str(root), str(cache), json.dumps(queries)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    query = json.loads(done.stdout)
-    out.update(query_p50_ms=query["p50"], query_p95_ms=query["p95"], query_rss_mb=query["rss_mb"])
+    out.update(measure_queries(root, cache, rng, options.queries))
 
     print(f"vault: {options.sessions} sessions, {out['messages']} messages, {out['chunks']} chunks")
     print(
@@ -268,6 +392,7 @@ def main() -> None:
     )
     if options.json:
         options.json.write_text(json.dumps(out, indent=2))
+    print(scale_line(out))
 
 
 if __name__ == "__main__":

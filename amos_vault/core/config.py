@@ -112,7 +112,14 @@ class SearchSettings:
     own_text_boost: float = _setting(
         0.5, "Extra full-text weight of a message's own words over its neighbours' words."
     )
-    candidates: int = _setting(2000, "Full-text matches considered per query.")
+    candidates: int = _setting(
+        2000, "Full-text matches whose scores standardise the full-text signal per query."
+    )
+    engine_candidates: int = _setting(
+        200,
+        "Candidates ranked on every signal per query: this many nearest vectors and this many "
+        "best full-text matches.",
+    )
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,7 @@ def _check(settings: Settings, path: Path) -> Settings:
         "sessions.lock_timeout_seconds": settings.sessions.lock_timeout_seconds,
         "search.batch_size": settings.search.batch_size,
         "search.candidates": settings.search.candidates,
+        "search.engine_candidates": settings.search.engine_candidates,
         "context.budget_tokens": settings.context.budget_tokens,
         "llm.timeout_seconds": settings.llm.timeout_seconds,
         "consolidation.batch_sessions": settings.consolidation.batch_sessions,

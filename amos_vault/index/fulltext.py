@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import tantivy
 from amos_vault.core.errors import StorageError, storage_errno, storage_error
 from amos_vault.files.vault import FILE_MODE, ensure_dir
 from amos_vault.index.chunks import Chunk
+from amos_vault.index.engine import TermHits
 from amos_vault.index.query import Filters
 
 SCHEMA_VERSION = 2  # 2: facts store the messages they come from
@@ -177,16 +177,6 @@ def analyze(text: str, drop: Iterable[str] = ()) -> list[str]:
     for phrase in drop:
         dropped.update(_ANALYZER.analyze(phrase))
     return list(dict.fromkeys(t for t in _ANALYZER.analyze(text) if t not in dropped))
-
-
-@dataclass
-class TermHits:
-    """Full-text matches: keys and scores of the best hits, and statistics of all matches."""
-
-    keys: list[int] = field(default_factory=list)
-    session_keys: list[int] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    total: int = 0
 
 
 def _as_int(value: object) -> int:

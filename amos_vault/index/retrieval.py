@@ -1,14 +1,17 @@
 """Hybrid retrieval: one ranking path for the CLI, the library, the daemon and benchmarks.
 
-For each chunk in scope (the query's filters applied):
+The engine (`index.engine`) gives candidates: its nearest vectors to the query and its best
+full-text matches (the query's filters applied). Each candidate is scored as
 
     score = w_bm25 * z(BM25 of the chunk's text with its neighbours)
           + w_dense * z(cosine of the query and the chunk's vector)
           + w_session * z(BM25 of the chunk's whole session)
           + w_author * [the query names exactly one author, and this chunk is by them]
 
-where z() standardises a score over every chunk in scope (chunks with no full-text match
-score 0 before standardising). Standardised fusion beat reciprocal-rank fusion on the LoCoMo
+where z() standardises a score over every chunk in scope, not only the candidates (chunks
+with no full-text match score 0 before standardising; the mean and spread of the cosine come
+from a fixed random sample of rows when the scope is large), so no query touches every chunk.
+Standardised fusion beat reciprocal-rank fusion on the LoCoMo
 dev set (scripts/bench_locomo.py). Without an embedding model the dense term is left out and
 search says so once.
 """
@@ -26,9 +29,9 @@ import numpy as np
 
 from amos_vault.core.config import SearchSettings
 from amos_vault.index.embeddings import Embedder
-from amos_vault.index.fulltext import SearchIndex, TermHits, analyze
+from amos_vault.index.engine import IndexEngine, TermHits
+from amos_vault.index.fulltext import analyze
 from amos_vault.index.query import NO_WORDS, Filters, MemoryQuery, has_words
-from amos_vault.index.vectors import VectorStore
 
 GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
 
@@ -112,30 +115,19 @@ def named_authors(text: str, authors: Sequence[str]) -> list[str]:
 
 
 class Retriever:
-    """Runs `MemoryQuery`s against one vault's engines."""
+    """Runs `MemoryQuery`s against one vault's engine."""
 
     def __init__(
         self,
-        index: SearchIndex,
-        vectors: VectorStore | None,
+        engine: IndexEngine,
         embedder: Embedder | None,
         settings: SearchSettings,
         notice: str | None = None,
     ) -> None:
-        self.index = index
-        self.vectors = vectors if embedder is not None else None
-        self.embedder = embedder
+        self.engine = engine
+        self.embedder = embedder if engine.semantic else None
         self.settings = settings
         self.notice = notice
-        self._cache_version = -1
-        self._authors: list[str] = []
-
-    def _author_names(self) -> list[str]:
-        assert self.vectors is not None
-        if self._cache_version != id(self.vectors.keys):
-            self._cache_version = id(self.vectors.keys)
-            self._authors = sorted(set(self.vectors.authors) - {""})
-        return self._authors
 
     def search(self, query: MemoryQuery) -> SearchResult:
         """The ``query.k`` best chunks for ``query``."""
@@ -144,78 +136,73 @@ class Retriever:
             return SearchResult([], self._mode(), self.notice)
         if not has_words(text):
             return SearchResult([], self._mode(), NO_WORDS)
-        if self.vectors is None or self.embedder is None or not len(self.vectors):
+        if self.embedder is None or not self.engine.population(Filters()):
             return self._full_text(query, text)
         return self._hybrid(query, text)
 
     def _mode(self) -> str:
-        return "hybrid" if self.vectors is not None else "full-text"
+        return "hybrid" if self.embedder is not None else "full-text"
 
     def _session_scores(self, terms: list[str], filters: Filters) -> tuple[dict[int, float], int]:
         scope = dataclasses.replace(filters, kinds=("session",))
-        hits = self.index.search_terms(terms, scope, self.settings.candidates)
+        hits = self.engine.full_text(terms, scope, self.settings.candidates)
         return dict(zip(hits.keys, hits.scores, strict=True)), max(hits.total, len(hits.keys))
 
     def _hybrid(self, query: MemoryQuery, text: str) -> SearchResult:
-        assert self.vectors is not None and self.embedder is not None
-        store, weights = self.vectors, self.settings
+        assert self.embedder is not None
+        engine, weights = self.engine, self.settings
         filters = query.only()
-        named = named_authors(text, self._author_names())
+        named = named_authors(text, engine.author_names())
         terms = analyze(text, drop=named)
-
-        mask = store.kind_mask(query.kinds)  # cached: never modified below
-        other = dataclasses.replace(filters, kinds=())
-        if not other.is_empty():
-            allowed = np.fromiter(self.index.keys_matching(other), np.uint64)
-            mask = mask & np.isin(store.keys, allowed)
-        population = int(mask.sum())
+        population = engine.population(filters)
         if not population:
             return SearchResult([], "hybrid", self.notice, terms)
 
-        # Lexical evidence, per row in scope: the chunk's own BM25, its session's, its author.
-        lexical = np.zeros(population)
-        hits = self.index.search_terms(terms, filters, weights.candidates, weights.own_text_boost)
-        extra: dict[int, float] = {}  # full-text hits without a vector (yet)
+        # Candidates: the nearest vectors and the best full-text matches; every one of them
+        # is then scored on every term, standardised over all chunks in scope.
+        vector = self.embedder.embed([text])[0]
+        hits = engine.full_text(terms, filters, weights.candidates, weights.own_text_boost)
+        wanted = max(weights.engine_candidates, 3 * query.k)
+        near = engine.nearest(vector, filters, wanted)
+        keys = np.unique(np.concatenate([near, np.asarray(hits.keys[:wanted], np.uint64)]))
+        found = engine.describe(vector, keys.tolist())
+        has_vector = ~np.isnan(found.similarity)
+
+        mean, std = engine.similarity_spread(vector, filters)
+        fused = weights.dense_weight * (found.similarity - mean) / std
+        bm25 = np.zeros(len(keys))
         if hits.keys:
             mean_b, std_b = _z(np.asarray(hits.scores), max(population, hits.total))
-            bm25 = np.full(len(store.keys), -mean_b / std_b)
-            for key, score in zip(hits.keys, hits.scores, strict=True):
-                row = store.row_of(key)
-                if row is None:
-                    extra[key] = weights.bm25_weight * (score - mean_b) / std_b
-                else:
-                    bm25[row] = (score - mean_b) / std_b
-            lexical += weights.bm25_weight * bm25[mask]
+            bm25[:] = -mean_b / std_b
+            matched = np.asarray(hits.keys, np.uint64)
+            where = np.searchsorted(keys, matched).clip(0, len(keys) - 1)
+            inside = keys[where] == matched  # hits past the candidates: statistics only
+            bm25[where[inside]] = ((np.asarray(hits.scores) - mean_b) / std_b)[inside]
+        fused = fused + weights.bm25_weight * bm25
         sessions, session_population = self._session_scores(terms, filters)
         if sessions:
             values = np.asarray(list(sessions.values()))
             mean_s, std_s = _z(values, session_population)
-            keys = np.fromiter(sessions, np.uint64)
-            order = np.argsort(keys)
-            keys, zs = keys[order], ((values - mean_s) / std_s)[order]
-            where = np.searchsorted(keys, store.session_keys[mask]).clip(0, len(keys) - 1)
-            found = keys[where] == store.session_keys[mask]
-            lexical += weights.session_weight * np.where(found, zs[where], -mean_s / std_s)
+            session_z = np.array(
+                [(sessions.get(int(s), 0.0) - mean_s) / std_s for s in found.session_keys]
+            )
+            fused = fused + weights.session_weight * session_z
         if len(named) == 1:
-            lexical += weights.author_weight * (store.author_array()[mask] == named[0])
-
-        rows = np.flatnonzero(mask)
-        vector = self.embedder.embed([text])[0]
-        dense = store.scores(vector)[mask]
-        mean, std = _z(dense, population)
-        fused = weights.dense_weight * (dense - mean) / std + lexical
-        ranked = [(float(fused[i]), int(store.keys[rows[i]])) for i in _top(fused, query.k * 3)]
-        ranked += [(score, key) for key, score in extra.items()]
-        ranked.sort(reverse=True)
+            fused = fused + weights.author_weight * np.array(
+                [author == named[0] for author in found.authors]
+            )
+        # A full-text hit without a vector yet (just written) ranks on its words alone.
+        fused = np.where(has_vector, fused, weights.bm25_weight * bm25)
+        ranked = [(float(fused[i]), int(keys[i])) for i in _top(fused, query.k * 3)]
         return SearchResult(self._hits(ranked, query.k, terms), "hybrid", self.notice, terms)
 
     def _full_text(self, query: MemoryQuery, text: str) -> SearchResult:
         terms = analyze(text)
         filters = query.only()
-        hits: TermHits = self.index.search_terms(
+        hits: TermHits = self.engine.full_text(
             terms, filters, self.settings.candidates, self.settings.own_text_boost
         )
-        population = max(self.index.num_docs(), 1)
+        population = max(self.engine.chunk_count(), 1)
         ranked: list[tuple[float, int]] = []
         if hits.keys:
             mean_b, std_b = _z(np.asarray(hits.scores), population)
@@ -233,7 +220,7 @@ class Retriever:
 
     def _hits(self, ranked: list[tuple[float, int]], k: int, terms: list[str]) -> list[Hit]:
         wanted = [key for _score, key in ranked[: k * 3]]
-        docs = self.index.fetch(wanted)
+        docs = self.engine.fetch(wanted)
         hits: list[Hit] = []
         seen: set[tuple[str, str]] = set()
         shown: set[str] = set()  # the messages shown so far, themselves or through a fact
@@ -260,7 +247,7 @@ class Retriever:
             if not is_message:
                 through_facts.update(said)
             seen.add(duplicate)
-            fragment, ranges = self.index.highlight(terms, body)
+            fragment, ranges = self.engine.highlight(terms, body)
             stamp = int(fields.get("timestamp") or 0)
 
             def text(name: str, fields: dict[str, object] = fields) -> str:

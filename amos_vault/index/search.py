@@ -17,12 +17,12 @@ from typing import Any
 from amos_vault.core.errors import AmosError, StorageError, storage_errno, storage_error
 from amos_vault.files.vault import Vault
 from amos_vault.index.embeddings import Embedder, open_embedder
+from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
 from amos_vault.index.models import DEFAULT_MODEL_ID, EMBEDDING_DIM
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.retrieval import Retriever, SearchResult
 from amos_vault.index.sync import (
-    Engines,
     Manifest,
     Progress,
     SyncReport,
@@ -113,6 +113,11 @@ class SearchEngine:
                 target.unlink(missing_ok=True)
 
     @property
+    def engine(self) -> EmbeddedEngine:
+        """The index and the vectors, as the engine the retriever and the sync path use."""
+        return EmbeddedEngine(self.index, self.vectors, self.guard)
+
+    @property
     def mode(self) -> str:
         """``hybrid`` with a model, ``full-text`` without."""
         return "hybrid" if self.vectors is not None else "full-text"
@@ -142,10 +147,10 @@ class SearchEngine:
             keys = self.vectors.key_view() if self.vectors is not None else None
             full = rebuild or reset or only is None
             plan = plan_changes(self.vault, self.manifest, keys, None if full else only)
-            engines = Engines(self.index, self.vectors, self.embedder, self.guard)
             try:
+                engine, embedder = self.engine, self.embedder
                 report = apply_changes(
-                    self.vault, plan, engines, self.manifest, progress, should_stop
+                    self.vault, plan, engine, embedder, self.manifest, progress, should_stop
                 )
             except BaseException as exc:
                 # Nothing half-done may linger for a later commit: drop it, re-read the
@@ -176,9 +181,7 @@ class SearchEngine:
         """Run ``query`` on the index as it is (call `sync` first for fresh results)."""
         notice = "; ".join(self.notices) or None
         with self.guard:
-            retriever = Retriever(
-                self.index, self.vectors, self.embedder, self.vault.settings.search, notice
-            )
+            retriever = Retriever(self.engine, self.embedder, self.vault.settings.search, notice)
             return retriever.search(query)
 
     def status(self) -> dict[str, Any]:

@@ -12,15 +12,12 @@ them again; applying is idempotent (delete the file's chunks, add them again).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Callable, Container, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -30,8 +27,8 @@ from amos_vault.files.sessionfile import parse_session_bytes, read_header
 from amos_vault.files.vault import Vault, atomic_write, file_stamp
 from amos_vault.index.chunks import Chunk, chunk_note, chunk_session
 from amos_vault.index.embeddings import Embedder
-from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
-from amos_vault.index.vectors import VectorStore
+from amos_vault.index.engine import IndexEngine
+from amos_vault.index.fulltext import SCHEMA_VERSION
 
 MANIFEST_VERSION = 2
 COMMIT_EVERY_SECONDS = 30.0  # a long first index commits as it goes: a crash loses little
@@ -115,18 +112,6 @@ class SyncReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     stopped: bool = False  # asked to stop: what was done is committed, the rest waits
-
-
-@dataclass
-class Engines:
-    """The engines a sync writes to. ``vectors``/``embedder`` are None when semantic search
-    is off (no model). ``guard`` is held while committing, so readers in other threads never
-    see a half-swapped state."""
-
-    index: SearchIndex
-    vectors: VectorStore | None = None
-    embedder: Embedder | None = None
-    guard: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
 
 
 Progress = Callable[[int, int, SyncReport], None]  # (files done, files to do, report so far)
@@ -269,7 +254,8 @@ def chunk_file(vault: Vault, rel: str, data: bytes) -> tuple[list[Chunk], str | 
 def apply_changes(
     vault: Vault,
     plan: Plan,
-    engines: Engines,
+    engine: IndexEngine,
+    embedder: Embedder | None,
     manifest: Manifest,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -284,37 +270,37 @@ def apply_changes(
     started = last_commit = time.monotonic()
     for rel in plan.deleted:
         record = manifest.files.pop(rel, None)
-        engines.index.delete_path(rel)
-        if record and engines.vectors is not None:
-            engines.vectors.delete(record.keys)
+        engine.remove_file(rel, record.keys if record else ())
         report.deleted += 1
     todo = plan.to_index
     for start in range(0, len(todo), 64):
         if should_stop is not None and should_stop():
             report.stopped = True
             break
-        _apply_batch(vault, todo[start : start + 64], engines, manifest, report)
+        _apply_batch(vault, todo[start : start + 64], engine, embedder, manifest, report)
         report.files = min(len(todo), start + 64)
         if progress:
             progress(report.files, len(todo), report)
         if time.monotonic() - last_commit > COMMIT_EVERY_SECONDS:
-            _commit(engines, manifest)
+            _commit(engine, manifest)
             last_commit = time.monotonic()
-    _commit(engines, manifest)
+    _commit(engine, manifest)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _commit(engines: Engines, manifest: Manifest) -> None:
-    with engines.guard:
-        engines.index.commit()
-        if engines.vectors is not None:
-            engines.vectors.commit()
-        manifest.save()
+def _commit(engine: IndexEngine, manifest: Manifest) -> None:
+    engine.commit()
+    manifest.save()  # after the engine: a crash in between re-applies these files
 
 
 def _apply_batch(
-    vault: Vault, rels: Iterable[str], engines: Engines, manifest: Manifest, report: SyncReport
+    vault: Vault,
+    rels: Iterable[str],
+    engine: IndexEngine,
+    embedder: Embedder | None,
+    manifest: Manifest,
+    report: SyncReport,
 ) -> None:
     chunked: list[tuple[str, FileRecord, list[Chunk]]] = []
     for rel in rels:
@@ -334,9 +320,7 @@ def _apply_batch(
         except Exception as exc:
             report.errors.append((rel, str(exc)))
             old = manifest.files.pop(rel, None)
-            engines.index.delete_path(rel)
-            if old and engines.vectors is not None:
-                engines.vectors.delete(old.keys)
+            engine.remove_file(rel, old.keys if old else ())
             continue
         if error:
             report.errors.append((rel, error))
@@ -344,32 +328,31 @@ def _apply_batch(
             _digest(data), stat.st_size, stat.st_mtime_ns, [c.key for c in chunks], error
         )
         chunked.append((rel, record, chunks))
-    if engines.vectors is not None and engines.embedder is not None:
-        _embed(chunked, engines.vectors, engines.embedder, report)
+    if engine.semantic and embedder is not None:
+        _embed(chunked, engine, embedder, report)
     for rel, record, chunks in chunked:
-        engines.index.delete_path(rel)
-        engines.index.add(chunks)
         old = manifest.files.get(rel)
-        if old and engines.vectors is not None:
-            engines.vectors.delete(sorted(set(old.keys) - set(record.keys)))
+        # Vectors of chunks still in the file stay (set above when their text changed).
+        engine.remove_file(rel, sorted(set(old.keys) - set(record.keys)) if old else ())
+        engine.add_chunks(chunks)
         manifest.files[rel] = record
         report.chunks += len(chunks)
 
 
 def _embed(
     chunked: list[tuple[str, FileRecord, list[Chunk]]],
-    vectors: VectorStore,
+    engine: IndexEngine,
     embedder: Embedder,
     report: SyncReport,
 ) -> None:
     missing: dict[str, list[Chunk]] = {}
     for _rel, _record, chunks in chunked:
         for chunk in chunks:
-            if vectors.has(chunk.key, chunk.hash):
+            if engine.has_vector(chunk.key, chunk.hash):
                 continue
-            reusable = vectors.vector_for(chunk.hash)
+            reusable = engine.vector_for(chunk.hash)
             if reusable is not None:
-                vectors.upsert(chunk, reusable)
+                engine.set_vector(chunk, reusable)
                 report.reused += 1
             else:
                 missing.setdefault(chunk.embed_text, []).append(chunk)
@@ -379,5 +362,5 @@ def _embed(
     embedded = embedder.embed(texts)
     for text, vector in zip(texts, embedded, strict=True):
         for chunk in missing[text]:
-            vectors.upsert(chunk, np.asarray(vector))
+            engine.set_vector(chunk, np.asarray(vector))
     report.embedded += len(texts)

@@ -395,7 +395,7 @@ def index_snapshot(vault: Path) -> tuple[dict[str, Any], dict[int, str]]:
         for key in store.live_keys():
             row = store.row_of(key)
             assert row is not None
-            vectors[key] = store.hashes[row]
+            vectors[key] = store.hash_of(row)
     return docs, vectors
 
 

@@ -543,7 +543,7 @@ def index_content(amos_dir: Path, embedder: Any) -> tuple[Any, Any, Any]:
     }
     store = VectorStore.open(folder / "vectors", embedder.model_id, embedder.dim)
     vectors = {
-        key: (store.hashes[row], store.matrix[row].tobytes())
+        key: (store.hash_of(row), store.vectors_of(np.array([row]))[0].tobytes())
         for key, row in ((k, store.row_of(k)) for k in store.live_keys())
         if row is not None
     }
