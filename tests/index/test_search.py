@@ -55,7 +55,7 @@ def test_semantic_match_without_shared_words(lisbon: ActiveMirror, embedder) -> 
     assert "sardines" in result.hits[0].text or "seafood" in result.hits[0].text
     top = result.hits[0]
     assert top.path.startswith("sessions/") and top.message_id.startswith("m-")
-    assert top.link == f"[[{Path(top.path).stem}#^{top.message_id}]]"
+    assert top.link == f"[[{top.path.removesuffix('.md')}#^{top.message_id}]]"
     assert (
         (lisbon.vault.root / top.path).read_text().splitlines()[top.line_start - 1].startswith("**")
     )
