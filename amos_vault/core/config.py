@@ -115,6 +115,11 @@ class SearchSettings:
     candidates: int = _setting(
         2000, "Full-text matches whose scores standardise the full-text signal per query."
     )
+    graph_rows: int = _setting(
+        20_000,
+        "Vectors from which a segment of the vector index is searched through an HNSW graph "
+        "(int8, memory-mapped) instead of scanned.",
+    )
     engine_candidates: int = _setting(
         200,
         "Candidates ranked on every signal per query: this many nearest vectors and this many "
@@ -260,6 +265,7 @@ def _check(settings: Settings, path: Path) -> Settings:
         "search.batch_size": settings.search.batch_size,
         "search.candidates": settings.search.candidates,
         "search.engine_candidates": settings.search.engine_candidates,
+        "search.graph_rows": settings.search.graph_rows,
         "context.budget_tokens": settings.context.budget_tokens,
         "llm.timeout_seconds": settings.llm.timeout_seconds,
         "consolidation.batch_sessions": settings.consolidation.batch_sessions,

@@ -79,13 +79,14 @@ class SearchEngine:
         if self.embedder is None:
             return
         model_id, dim = self.embedder.model_id, self.embedder.dim
+        graph_rows = self.vault.settings.search.graph_rows
         try:
-            self.vectors = VectorStore.open(self.folder / "vectors", model_id, dim)
+            self.vectors = VectorStore.open(self.folder / "vectors", model_id, dim, graph_rows)
         except SidecarError as exc:
             # Start empty: the next sync re-embeds what is missing (reusing nothing), and its
             # first commit replaces the damaged files.
             self.notices.append(f"{exc.message}: rebuilding the vectors")
-            self.vectors = VectorStore(self.folder / "vectors", model_id, dim)
+            self.vectors = VectorStore(self.folder / "vectors", model_id, dim, graph_rows)
 
     def _repair(self) -> bool:
         """Under the index lock: rebuild an outdated index, and re-index everything when the
