@@ -94,11 +94,18 @@ class FastEmbedEmbedder:
                     and (end - start + 1) * _estimated_tokens(texts[order[end]]) <= budget
                 ):
                     end += 1
-                batch = [texts[i] for i in order[start:end]]
+                # The model reads MAX_LENGTH word pieces at most; a word piece is rarely over
+                # a dozen characters, so the text past MAX_EMBED_CHARS never reaches it. Cut
+                # before the tokenizer, which would otherwise split a 5 MB paste whole
+                # (measured: `amosvault index` of one such message peaked at 1 GB).
+                batch = [texts[i][:MAX_EMBED_CHARS] for i in order[start:end]]
                 rows = list(self._model.embed(batch, batch_size=len(batch)))
                 out[order[start:end]] = np.asarray(rows, dtype=np.float32)
                 start = end
         return out
+
+
+MAX_EMBED_CHARS = MAX_LENGTH * 16
 
 
 def _estimated_tokens(text: str) -> int:

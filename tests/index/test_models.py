@@ -62,3 +62,18 @@ def test_model_status_command(run_cli: RunCli, tmp_path: Path) -> None:
     assert ok.returncode == 0 and "installed" in ok.stdout
     empty = run_cli("model", "status", vault=False, env={"XDG_CACHE_HOME": str(tmp_path / "none")})
     assert empty.returncode == 1 and "amosvault model install" in empty.stderr
+
+
+def test_a_huge_text_is_cut_before_the_tokenizer_without_changing_its_vector(
+    model_dir: Path,
+) -> None:
+    from amos_vault.index.embeddings import MAX_EMBED_CHARS
+
+    embedder = open_embedder("default", model_dir.parent.parent)
+    words = "the nightly backup of https://example.org/a/b?id=42 failed with error 0x7f3a".split()
+    huge = " ".join(words[n % len(words)] for n in range(60_000))  # about 400 KB
+    assert len(huge) > 20 * MAX_EMBED_CHARS
+    mine = embedder.embed([huge])[0]
+    # The model itself, given the whole text, truncates to the same word pieces.
+    whole = np.asarray(next(iter(embedder._model.embed([huge]))), np.float32)
+    assert np.allclose(mine, whole, atol=1e-5)
