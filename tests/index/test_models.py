@@ -70,7 +70,17 @@ def test_a_huge_text_is_cut_before_the_tokenizer_without_changing_its_vector(
     from amos_vault.index.embeddings import MAX_EMBED_CHARS
 
     embedder = open_embedder("default", model_dir.parent.parent)
-    words = "the nightly backup of https://example.org/a/b?id=42 failed with error 0x7f3a".split()
+    words = [
+        "the",
+        "nightly",
+        "backup",
+        "of",
+        "https://example.org/a/b?id=42",
+        "failed",
+        "with",
+        "error",
+        "0x7f3a",
+    ]
     huge = " ".join(words[n % len(words)] for n in range(60_000))  # about 400 KB
     assert len(huge) > 20 * MAX_EMBED_CHARS
     mine = embedder.embed([huge])[0]
