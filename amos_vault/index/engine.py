@@ -87,6 +87,10 @@ class IndexEngine(Protocol):
         """A fragment of ``text`` around its best match of ``terms``, and the matched
         character ranges inside the fragment."""
 
+    def stats(self) -> dict[str, Any]:
+        """What the engine holds, for `status`: at least ``engine`` (its name), ``chunks``
+        and ``vectors``."""
+
     # -- writing (one writer at a time) ----------------------------------------------------
     def remove_file(self, path: str, keys: Iterable[int]) -> None:
         """Drop the chunks of the file ``path`` (``keys``: those its record lists)."""

@@ -190,8 +190,7 @@ class SearchEngine:
         errors = {rel: r.error for rel, r in self.manifest.files.items() if r.error}
         return {
             "files": len(self.manifest.files),
-            "chunks": self.index.num_docs(),
-            "vectors": len(self.vectors) if self.vectors is not None else 0,
+            **self.engine.stats(),
             "mode": self.mode,
             "model": self.embedder.model_id if self.embedder else None,
             "errors": errors,

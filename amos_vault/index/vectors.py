@@ -242,6 +242,14 @@ class VectorStore:
         codes = np.unique(self.author_codes[self.alive])
         return {self.author_names[int(c)] for c in codes} - {""}
 
+    def stats(self) -> dict[str, int]:
+        """Segments, those with a graph, and rows deleted but not yet dropped."""
+        return {
+            "vector_segments": len(self._segments),
+            "graph_segments": sum(1 for s in self._segments if s.graph is not None),
+            "deleted_rows": int(len(self.alive) - np.count_nonzero(self.alive)),
+        }
+
     # -- changes ---------------------------------------------------------------------------
     def upsert(self, chunk: Chunk, vector: np.ndarray) -> None:
         """Set the vector of ``chunk`` (applied at `commit`; a later call wins)."""

@@ -299,8 +299,7 @@ class Daemon:
             with engine.guard:
                 info.update(
                     files=len(engine.manifest.files),
-                    chunks=engine.index.num_docs(),
-                    vectors=len(engine.vectors) if engine.vectors is not None else 0,
+                    **engine.engine.stats(),
                     mode=engine.mode,
                     model=engine.embedder.model_id if engine.embedder else None,
                     notices=list(engine.notices),

@@ -128,6 +128,14 @@ class EmbeddedEngine:
         """Tantivy's snippet of ``text``."""
         return self.index.highlight(terms, text, max_chars)
 
+    def stats(self) -> dict[str, Any]:
+        """Chunks, vectors, and the sidecar's segments (how many searched through a graph)."""
+        info: dict[str, Any] = {"engine": "embedded", "chunks": self.index.num_docs()}
+        info["vectors"] = len(self.vectors) if self.vectors is not None else 0
+        if self.vectors is not None:
+            info.update(self.vectors.stats())
+        return info
+
     # -- writing ---------------------------------------------------------------------------
     def remove_file(self, path: str, keys: Iterable[int]) -> None:
         """Delete the file's documents and vectors."""
