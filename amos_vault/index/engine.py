@@ -25,7 +25,8 @@ from amos_vault.index.query import Filters
 
 @dataclass
 class TermHits:
-    """Full-text matches: keys and scores of the best hits, and how many matched in all."""
+    """Full-text matches: scores of the best hits, the keys of the first of them (maybe
+    fewer than the scores), and how many matched in all."""
 
     keys: list[int] = field(default_factory=list)
     session_keys: list[int] = field(default_factory=list)
@@ -43,6 +44,24 @@ class Described:
     authors: list[str]
     similarity: np.ndarray  # float32
 
+    def by_key(self) -> Described:
+        """The same chunks, ordered by key (for binary searches)."""
+        order = np.argsort(self.keys, kind="stable")
+        return Described(
+            self.keys[order],
+            self.session_keys[order],
+            [self.authors[i] for i in order],
+            self.similarity[order],
+        )
+
+    def __add__(self, other: Described) -> Described:
+        return Described(
+            np.concatenate([self.keys, other.keys]),
+            np.concatenate([self.session_keys, other.session_keys]),
+            self.authors + other.authors,
+            np.concatenate([self.similarity, other.similarity]),
+        )
+
 
 class IndexEngine(Protocol):
     """A store of chunks that answers candidate queries (see the module's docstring)."""
@@ -59,14 +78,21 @@ class IndexEngine(Protocol):
         """Chunks stored, with or without a vector."""
 
     def full_text(
-        self, terms: Sequence[str], filters: Filters, limit: int, own_boost: float = 0.0
+        self,
+        terms: Sequence[str],
+        filters: Filters,
+        limit: int,
+        own_boost: float = 0.0,
+        keys_for: int | None = None,
     ) -> TermHits:
-        """The ``limit`` best BM25 matches of any of ``terms`` (already analysed) over the
-        chunks' text with context, plus ``own_boost`` times BM25 over their own text."""
+        """The scores of the ``limit`` best BM25 matches of any of ``terms`` (already
+        analysed) over the chunks' text with context, plus ``own_boost`` times BM25 over
+        their own text; the keys (and session keys) of the best ``keys_for`` of them (all
+        when None), the other scores serving only to standardise."""
 
-    def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> np.ndarray:
-        """Keys (uint64) of the (up to) ``limit`` chunks in scope whose vectors are most
-        similar to ``vector``, best first (approximate is fine: the caller re-scores)."""
+    def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> Described:
+        """The (up to) ``limit`` chunks in scope whose vectors are most similar to
+        ``vector`` (an approximate index may miss a few), described."""
 
     def describe(self, vector: np.ndarray, keys: Sequence[int]) -> Described:
         """Session, author and similarity to ``vector`` of these chunks."""

@@ -315,10 +315,16 @@ class SearchIndex:
         return clauses
 
     def search_terms(
-        self, terms: Sequence[str], filters: Filters, limit: int, own_boost: float = 0.0
+        self,
+        terms: Sequence[str],
+        filters: Filters,
+        limit: int,
+        own_boost: float = 0.0,
+        keys_for: int | None = None,
     ) -> TermHits:
         """BM25 over the chunks' text-with-context for any of ``terms`` (already analysed),
-        plus ``own_boost`` times BM25 over the chunk's own text."""
+        plus ``own_boost`` times BM25 over the chunk's own text; the keys of the first
+        ``keys_for`` hits (all when None)."""
         if not terms:
             return TermHits()
         Q = tantivy.Query
@@ -335,7 +341,7 @@ class SearchIndex:
         query = Q.boolean_query([(tantivy.Occur.Must, Q.boolean_query(should)), *clauses])
         searcher = self.index.searcher()
         result = searcher.search(query, limit, count=True)
-        addresses = [address for _score, address in result.hits]
+        addresses = [address for _score, address in result.hits[:keys_for]]
         return TermHits(
             keys=[_as_int(k) for k in searcher.fast_field_values("key", addresses)],
             session_keys=[_as_int(k) for k in searcher.fast_field_values("session_key", addresses)],

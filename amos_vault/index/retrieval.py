@@ -161,23 +161,25 @@ class Retriever:
         # Candidates: the nearest vectors and the best full-text matches; every one of them
         # is then scored on every term, standardised over all chunks in scope.
         vector = self.embedder.embed([text])[0]
-        hits = engine.full_text(terms, filters, weights.candidates, weights.own_text_boost)
         wanted = max(weights.engine_candidates, 3 * query.k)
+        hits = engine.full_text(
+            terms, filters, weights.candidates, weights.own_text_boost, keys_for=wanted
+        )
         near = engine.nearest(vector, filters, wanted)
-        keys = np.unique(np.concatenate([near, np.asarray(hits.keys[:wanted], np.uint64)]))
-        found = engine.describe(vector, keys.tolist())
+        others = np.setdiff1d(np.asarray(hits.keys, np.uint64), near.keys)
+        found = (near + engine.describe(vector, others.tolist())).by_key()
+        keys = found.keys
         has_vector = ~np.isnan(found.similarity)
 
         mean, std = engine.similarity_spread(vector, filters)
         fused = weights.dense_weight * (found.similarity - mean) / std
         bm25 = np.zeros(len(keys))
-        if hits.keys:
+        if hits.scores:
             mean_b, std_b = _z(np.asarray(hits.scores), max(population, hits.total))
             bm25[:] = -mean_b / std_b
-            matched = np.asarray(hits.keys, np.uint64)
-            where = np.searchsorted(keys, matched).clip(0, len(keys) - 1)
-            inside = keys[where] == matched  # hits past the candidates: statistics only
-            bm25[where[inside]] = ((np.asarray(hits.scores) - mean_b) / std_b)[inside]
+            matched = np.asarray(hits.keys, np.uint64)  # the best hits: all candidates
+            where = np.searchsorted(keys, matched)
+            bm25[where] = (np.asarray(hits.scores[: len(matched)]) - mean_b) / std_b
         fused = fused + weights.bm25_weight * bm25
         sessions, session_population = self._session_scores(terms, filters)
         if sessions:
@@ -219,14 +221,18 @@ class Retriever:
         return SearchResult(self._hits(ranked, query.k, terms), "full-text", self.notice, terms)
 
     def _hits(self, ranked: list[tuple[float, int]], k: int, terms: list[str]) -> list[Hit]:
-        wanted = [key for _score, key in ranked[: k * 3]]
-        docs = self.engine.fetch(wanted)
+        ranked = ranked[: k * 3]  # room for the duplicates dropped below
+        docs: dict[int, dict[str, Any]] = {}
+        fetched = 0
         hits: list[Hit] = []
         seen: set[tuple[str, str]] = set()
         shown: set[str] = set()  # the messages shown so far, themselves or through a fact
         through_facts: set[str] = set()  # ... through a fact (a message id held twice by a
         # file, pasted by hand, names two messages: each still shows)
-        for score, key in ranked:
+        for place, (score, key) in enumerate(ranked):
+            if place >= fetched:  # fetched a page at a time: most queries need one
+                fetched = place + k + 5
+                docs.update(self.engine.fetch([key for _s, key in ranked[place:fetched]]))
             doc = docs.get(key)
             if doc is None:
                 continue

@@ -238,9 +238,14 @@ class VectorStore:
         return {int(k) for k in self.keys[self.alive]}
 
     def authors(self) -> set[str]:
-        """Every author with a live chunk."""
-        codes = np.unique(self.author_codes[self.alive])
-        return {self.author_names[int(c)] for c in codes} - {""}
+        """Every author with a live chunk (cached until the rows change)."""
+
+        def build() -> set[str]:
+            codes = np.unique(self.author_codes[self.alive])
+            return {self.author_names[int(c)] for c in codes} - {""}
+
+        names: set[str] = self._cached("authors", build)
+        return names
 
     def stats(self) -> dict[str, int]:
         """Segments, those with a graph, and rows deleted but not yet dropped."""
@@ -478,7 +483,7 @@ class VectorStore:
             elif inside <= 4 * n:  # few rows in scope: scoring them all is cheaper
                 found_rows.append(segment.first + np.flatnonzero(wanted))
             else:
-                fetch = min(segment.rows, int(n * segment.rows / inside) + n)
+                fetch = min(segment.rows, -(-n * segment.rows // inside))  # past masked rows
                 matches = segment.graph.search(query, fetch, exact=False)
                 local = np.asarray(matches.keys, np.int64)
                 local = local[wanted[local]]

@@ -63,18 +63,29 @@ class EmbeddedEngine:
         return self.index.num_docs()
 
     def full_text(
-        self, terms: Sequence[str], filters: Filters, limit: int, own_boost: float = 0.0
+        self,
+        terms: Sequence[str],
+        filters: Filters,
+        limit: int,
+        own_boost: float = 0.0,
+        keys_for: int | None = None,
     ) -> TermHits:
         """BM25 candidates from Tantivy."""
-        return self.index.search_terms(terms, filters, limit, own_boost)
+        return self.index.search_terms(terms, filters, limit, own_boost, keys_for)
 
-    def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> np.ndarray:
+    def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> Described:
         """Nearest vectors in scope (HNSW for large segments, exact for recent ones)."""
         if self.vectors is None:
-            return np.zeros(0, np.uint64)
-        rows, _scores = self.vectors.nearest(vector, self._scope(filters), limit)
-        keys: np.ndarray = self.vectors.keys[rows]
-        return keys
+            return self.describe(vector, [])
+        store = self.vectors
+        rows, scores = store.nearest(vector, self._scope(filters), limit)
+        return self._described(rows, scores)
+
+    def _described(self, rows: np.ndarray, scores: np.ndarray) -> Described:
+        assert self.vectors is not None
+        store = self.vectors
+        authors = [store.author_of(int(row)) for row in rows]
+        return Described(store.keys[rows], store.session_keys[rows], authors, scores)
 
     def describe(self, vector: np.ndarray, keys: Sequence[int]) -> Described:
         """Session, author and similarity of each key (NaN: no vector)."""
@@ -83,13 +94,12 @@ class EmbeddedEngine:
         sessions = np.zeros(len(wanted), np.uint64)
         authors = [""] * len(wanted)
         if self.vectors is not None and len(wanted):
-            store = self.vectors
-            rows = store.rows_of(wanted)
+            rows = self.vectors.rows_of(wanted)
             known = np.flatnonzero(rows >= 0)
-            similarity[known] = store.similarities(vector, rows[known])
-            sessions[known] = store.session_keys[rows[known]]
-            for i in known:
-                authors[i] = store.author_of(int(rows[i]))
+            found = self._described(rows[known], self.vectors.similarities(vector, rows[known]))
+            similarity[known], sessions[known] = found.similarity, found.session_keys
+            for i, author in zip(known, found.authors, strict=True):
+                authors[i] = author
         return Described(wanted, sessions, authors, similarity)
 
     def similarity_spread(self, vector: np.ndarray, filters: Filters) -> tuple[float, float]:
@@ -107,7 +117,7 @@ class EmbeddedEngine:
                 rows = np.sort(np.random.default_rng(count).choice(rows, SAMPLE_ROWS, False))
             values = store.similarities(vector, rows)
         else:
-            values = sample[inside] @ np.asarray(vector, np.float32)
+            values = (sample @ np.asarray(vector, np.float32))[inside]
         if not len(values):
             return 0.0, 1.0
         mean = float(values.mean(dtype=np.float64))
