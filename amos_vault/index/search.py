@@ -71,9 +71,21 @@ class SearchEngine:
         # happen in `sync`, under the index lock.
         self._outdated = _stored_schema(self.folder / "files.json") not in (None, SCHEMA_VERSION)
         self.index = SearchIndex(None if self._outdated else self.folder / "tantivy")
-        self.manifest = Manifest.load(self.folder / "files.json")
+        self._manifest: Manifest | None = None  # read when first needed: searching does not
         self.vectors: VectorStore | None = None
         self._open_vectors()
+
+    @property
+    def manifest(self) -> Manifest:
+        """The record of what was indexed (loaded on first use: a million chunks' record is
+        tens of MB in memory, and a process that only searches never needs it)."""
+        if self._manifest is None:
+            self._manifest = Manifest.load(self.folder / "files.json")
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, value: Manifest) -> None:
+        self._manifest = value
 
     def _open_vectors(self) -> None:
         if self.embedder is None:

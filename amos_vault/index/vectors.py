@@ -470,6 +470,7 @@ class VectorStore:
         fetching past deleted and masked-out rows), small ones by an exact scan."""
         query = np.asarray(query, np.float32)
         found_rows: list[np.ndarray] = []
+        in_scope = max(int(np.count_nonzero(mask)), 1)
         for segment in self._segments:
             span = slice(segment.first, segment.first + segment.rows)
             wanted = mask[span]
@@ -483,11 +484,14 @@ class VectorStore:
             elif inside <= 4 * n:  # few rows in scope: scoring them all is cheaper
                 found_rows.append(segment.first + np.flatnonzero(wanted))
             else:
-                fetch = min(segment.rows, -(-n * segment.rows // inside))  # past masked rows
+                # Its share of the n, doubled (the nearest rows are not spread evenly), and
+                # more past the rows outside the scope (deleted, other kinds).
+                share = min(n, max(2 * n * inside // in_scope, 50))
+                fetch = min(segment.rows, -(-share * segment.rows // inside))
                 matches = segment.graph.search(query, fetch, exact=False)
                 local = np.asarray(matches.keys, np.int64)
                 local = local[wanted[local]]
-                found_rows.append(segment.first + local[:n])
+                found_rows.append(segment.first + local[:share])
         if not found_rows:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         rows = np.concatenate(found_rows)
