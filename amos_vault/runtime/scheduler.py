@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -119,6 +120,7 @@ class JobScheduler:
             return None  # shutting down: the job runs at its next time, after a restart
         started = dt.datetime.now(dt.UTC)
         self.running[name] = {"started": started.isoformat(timespec="seconds")}
+        _background_priority()
         try:
             control = JobControl(self.stopping.is_set, self._tracker(name))
             result, ok = job.run(self.mirror, control), True
@@ -202,3 +204,13 @@ class JobScheduler:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+
+
+def _background_priority() -> None:
+    """Lower this thread's CPU priority (Linux gives each thread its own nice value), so a
+    long job yields to the daemon's searches and file events; best effort elsewhere."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), 10))
+    except (AttributeError, OSError):
+        pass
