@@ -166,3 +166,37 @@ def test_a_missing_graph_is_reported_and_temp_files_of_a_crash_are_removed(
     graph.unlink()
     with pytest.raises(SidecarError, match="missing"):
         VectorStore.open(folder, "m", 8, ann_rows=20)
+
+
+def test_a_sidecar_written_by_the_previous_version_is_read_and_upgraded(tmp_path: Path) -> None:
+    # Version 1: every segment an .npz with float16 vectors and hashes as unicode.
+    folder = tmp_path / "vectors"
+    folder.mkdir()
+    chunks = [chunk(n) for n in range(30)]
+    np.savez(
+        folder / "seg-000000.npz",
+        keys=np.array([c.key for c in chunks], np.uint64),
+        session_keys=np.array([c.session_key for c in chunks], np.uint64),
+        kinds=np.zeros(30, np.uint8),
+        hashes=np.array([c.hash for c in chunks], dtype="U32"),
+        authors=np.array(["user"] * 30, dtype=str),
+        vectors=np.stack([unit(n) for n in range(30)]).astype(np.float16),
+    )
+    manifest = {
+        "version": 1,
+        "model_id": "m",
+        "dim": 8,
+        "next_segment": 1,
+        "segments": [{"file": "seg-000000.npz", "rows": 30, "deleted": [29]}],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    old = VectorStore.open(folder, "m", 8, ann_rows=20)
+    assert len(old) == 29 and old.has(chunks[5].key, chunks[5].hash)
+    assert old.authors() == {"user"}
+    old.upsert(chunk(40), unit(40))
+    old.commit()  # the next commit writes the current format (here: a graph, 30 >= 20)
+    new = VectorStore.open(folder, "m", 8, ann_rows=20)
+    assert json.loads((folder / "manifest.json").read_text())["version"] == 2
+    assert new.live_keys() == {c.key for c in chunks[:29]} | {chunk(40).key}
+    rows, scores = new.nearest(unit(5), new.kind_mask(()), 3)
+    assert int(new.keys[rows[0]]) == chunks[5].key and scores[0] > 0.98
