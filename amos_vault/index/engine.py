@@ -63,6 +63,15 @@ class Described:
         )
 
 
+def best_first(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` highest finite scores, best first (ties in index order)."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) <= n:
+        return finite[np.argsort(-scores[finite], kind="stable")]
+    part = finite[np.argpartition(-scores[finite], n)[:n]]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
 class IndexEngine(Protocol):
     """A store of chunks that answers candidate queries (see the module's docstring)."""
 

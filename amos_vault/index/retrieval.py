@@ -30,7 +30,7 @@ import numpy as np
 from amos_vault.core.config import SearchSettings
 from amos_vault.files.links import wikilink
 from amos_vault.index.embeddings import Embedder
-from amos_vault.index.engine import IndexEngine, TermHits
+from amos_vault.index.engine import IndexEngine, TermHits, best_first
 from amos_vault.index.fulltext import analyze
 from amos_vault.index.query import NO_WORDS, Filters, MemoryQuery, has_words
 
@@ -195,7 +195,7 @@ class Retriever:
             )
         # A full-text hit without a vector yet (just written) ranks on its words alone.
         fused = np.where(has_vector, fused, weights.bm25_weight * bm25)
-        ranked = [(float(fused[i]), int(keys[i])) for i in _top(fused, query.k * 3)]
+        ranked = [(float(fused[i]), int(keys[i])) for i in best_first(fused, query.k * 3)]
         return SearchResult(self._hits(ranked, query.k, terms), "hybrid", self.notice, terms)
 
     def _full_text(self, query: MemoryQuery, text: str) -> SearchResult:
@@ -282,11 +282,3 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
-
-
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) <= n:
-        return finite[np.argsort(-scores[finite], kind="stable")]
-    part = finite[np.argpartition(-scores[finite], n)[:n]]
-    return part[np.argsort(-scores[part], kind="stable")]

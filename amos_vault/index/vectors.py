@@ -31,6 +31,7 @@ import numpy as np
 from amos_vault.core.errors import AmosError
 from amos_vault.files.vault import FILE_MODE, atomic_file, atomic_write, ensure_dir, file_stamp
 from amos_vault.index.chunks import KINDS, Chunk
+from amos_vault.index.engine import best_first
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
@@ -480,7 +481,7 @@ class VectorStore:
             if segment.matrix is not None:
                 local = np.flatnonzero(wanted)
                 scores = segment.matrix[local] @ query
-                found_rows.append(segment.first + local[_top(scores, n)])
+                found_rows.append(segment.first + local[best_first(scores, n)])
             elif inside <= 4 * n:  # few rows in scope: scoring them all is cheaper
                 found_rows.append(segment.first + np.flatnonzero(wanted))
             else:
@@ -496,7 +497,7 @@ class VectorStore:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         rows = np.concatenate(found_rows)
         scores = self.similarities(query, rows)  # one scale for every segment
-        best = _top(scores, n)
+        best = best_first(scores, n)
         return rows[best], scores[best]
 
     def similarity_sample(self) -> tuple[np.ndarray, np.ndarray]:
@@ -549,15 +550,6 @@ class _KeyView:
             return False
         where = int(np.searchsorted(self.values, np.uint64(key)))
         return where < len(self.values) and int(self.values[where]) == key
-
-
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` highest finite scores, best first."""
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) <= n:
-        return finite[np.argsort(-scores[finite], kind="stable")]
-    part = finite[np.argpartition(-scores[finite], n)[:n]]
-    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _arrays_of(items: list[tuple[Chunk, np.ndarray]], dim: int) -> dict[str, np.ndarray]:
