@@ -131,6 +131,11 @@ _ROLE = (
     r"\w+(?:er|or|ist|ian|ant|ent|ee)|nurse|chef|vet|cook|nanny|coach|pilot|judge|student|"
     r"friend|colleague|coworker|neighbou?r|cousin|twin|runner|lawyer|medic|surgeon|artist"
 )
+# A clause that starts with one of these asks something of the listener ("Check out my…").
+_IMPERATIVES = (
+    r"check|look|see|take a look|have a look|come|let|imagine|guess|meet|say|tell|wish|"
+    r"thank|thanks|please|remind|send|show|give|help|ask|call|text|wait|hope|sorry"
+)
 _I = r"\bI"
 _IM = r"\bI(?:'m|’m| am)"
 RULES = (
@@ -259,6 +264,14 @@ RULES = (
         "context",
         0.65,
     ),
+    # A statement about something of the speaker's or done to them ("Painting is a way for me
+    # to relax", "The kids made my day"): the whole clause, with a lower confidence.
+    Rule(
+        re.compile(rf"^(?!(?:{_IMPERATIVES})\b).*?\b(?:me|my|myself)\b", re.I),
+        "context",
+        0.55,
+        from_start=True,
+    ),
     # Any other first-person statement with some substance: kept with a lower confidence.
     Rule(
         re.compile(
@@ -295,6 +308,9 @@ TRAILING_FILLER = re.compile(
     r"I guess|I think|I suppose|or something|or whatever)\s*([.!…]*)$",
     re.I,
 )
+# The listener called by name before a statement: "Caroline, my family's been great" (else
+# read as "Caroline, Ana's family…").
+VOCATIVE = re.compile(rf"^(?i:hey |hi |oh )?{_NAME},\s+(?=\S+ \S+ \S+)")
 HEDGES = re.compile(r"\b(?:maybe|might|probably|perhaps|not sure|i think|i guess|kinda)\b", re.I)
 FILLER = re.compile(
     r"^(?:(?:yeah|yes|yep|oh|wow|haha|hah|lol|well|so|and|but|also|hey|hi|thanks|thank you|"
@@ -324,11 +340,11 @@ _KEEP_WORDS = (
     "came gave knew grew drew flew threw won lost told sold held heard paid said sat stood "
     "understood put set cut hit let quit ate drank swam sang forgot chose spoke broke woke "
     "wore fell fed led rode drove hid shot fought stuck hung lit meant dealt learnt burnt "
-    "used wanna gotta gonna"
+    "used gonna"
 )
 _KEEP = frozenset(_KEEP_WORDS.split())
 _IRREGULAR = {"have": "has", "do": "does", "go": "goes", "am": "is", "don't": "doesn't"}
-_IRREGULAR["haven't"] = "hasn't"
+_IRREGULAR.update({"haven't": "hasn't", "wanna": "wants to", "gotta": "has to"})
 _PLURAL_PAST = {"was": "were", "wasn't": "weren't"}
 _COORDINATED = re.compile(rf"(,? (?:and|or|then|but|and then) {_ADVERB})([a-z]+)(?= \w)")
 

@@ -25,6 +25,7 @@ from amos_vault.memory.rules import (
     RULES,
     SUBJECT,
     TRAILING_FILLER,
+    VOCATIVE,
     WITH_OTHERS,
     Rule,
     clause_at,
@@ -46,8 +47,8 @@ class Statement:
 
 def clauses(sentence: str) -> list[str]:
     """The statements of one sentence: split before each clause with its own subject (when
-    the part before it is a statement too), filler taken off each end, "I" put back where
-    a statement starts with its verb."""
+    the part before it is a statement too; an aside to the listener before it is dropped),
+    filler taken off each end, "I" put back where a statement starts with its verb."""
     sentence = FILLER.sub("", sentence).strip()
     sentence = re.sub(r"\bI(?:'|’)d\b", "I would", sentence)
     sentence = re.sub(r"\bI(?:'|’)ll\b", "I will", sentence)
@@ -58,10 +59,13 @@ def clauses(sentence: str) -> list[str]:
         if SUBJECT.search(left) and len(left.split()) >= 3:
             parts.append(left)
             start = cut.end()
+        elif ABOUT_YOU.search(left):  # "Gina, you won't believe it - I got…": an aside
+            start = cut.end()
     parts.append(sentence[start:])
     found = []
     for part in parts:
-        part = TRAILING_FILLER.sub(r"\1", FILLER.sub("", part.strip())).strip()
+        part = VOCATIVE.sub("", TRAILING_FILLER.sub(r"\1", FILLER.sub("", part.strip())))
+        part = part.strip()
         if NO_SUBJECT.match(part):  # "Got the tattoo years ago" means "I got..."
             part = "I " + part[0].lower() + part[1:]
         if part:

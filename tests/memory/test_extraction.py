@@ -166,6 +166,24 @@ def test_the_subject_is_kept() -> None:
     assert not any(text.startswith(("Found", "Makes", "Ana: ")) for text in facts)
 
 
+def test_statements_without_i_about_the_speaker_and_asides_to_the_listener() -> None:
+    facts = _by_text(
+        _facts(
+            "Painting is a fun way for me to express my feelings.",
+            "Gina, you won't believe it - I got mentored by a business coach yesterday!",
+            "Caroline, my family has been great through all of it.",
+            "Check out my new painting of the lake.",
+            "I wanna help make a difference.",
+        )
+    )
+    assert set(facts) == {
+        "Painting is a fun way for Ana to express their feelings.",
+        "Ana got mentored by a business coach on 1 December 2026.",
+        "Ana's family has been great through all of it.",
+        "Ana wants to help make a difference.",
+    }
+
+
 # -- 6. one statement, one fact --------------------------------------------------------------
 
 
