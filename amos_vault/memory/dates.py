@@ -126,9 +126,14 @@ class _Resolver:
             return f"in {_shift_months(self.said_on, step):%B %Y}"
         if unit == "year":
             return f"in {self.said_on.year + step}"
-        if step == 0:
+        if step == 0 and unit in ("week", "weekend"):
             return f"the {unit} of {day_text(self.said_on)}"
-        return f"the {unit} {'before' if step < 0 else 'after'} {day_text(self.said_on)}"
+        when = "before" if step < 0 else "after"
+        if unit in ("week", "weekend"):
+            return f"the {unit} {when} {day_text(self.said_on)}"
+        if step == 0:  # a season: the one of the year it was said
+            return f"in the {unit} of {self.said_on.year}"
+        return f"in the {unit} {when} {day_text(self.said_on)}"
 
 
 _DAY_WORDS = {
@@ -145,7 +150,11 @@ _RULES = (
     (re.compile(rf"\bin {_COUNT} {_UNIT}", re.I), _Resolver.amount),
     (re.compile(rf"\b{_COUNT} {_UNIT} ago\b", re.I), _Resolver.amount),
     (
-        re.compile(r"\b(?P<which>last|this|next) (?P<unit>week|weekend|month|year)\b", re.I),
+        re.compile(
+            r"\b(?P<which>last|this|next) (?P<unit>week|weekend|month|year|spring|summer|"
+            r"autumn|fall|winter)\b",
+            re.I,
+        ),
         _Resolver.period,
     ),
     (

@@ -131,11 +131,13 @@ _ROLE = (
     r"\w+(?:er|or|ist|ian|ant|ent|ee)|nurse|chef|vet|cook|nanny|coach|pilot|judge|student|"
     r"friend|colleague|coworker|neighbou?r|cousin|twin|runner|lawyer|medic|surgeon|artist"
 )
-# A clause that starts with one of these asks something of the listener ("Check out my…").
+# A clause that starts with one of these asks something of the listener ("Check out my…"),
+# or says something of a thing or person it does not name ("It means a lot to me").
 _IMPERATIVES = (
     r"check|look|see|take a look|have a look|come|let|imagine|guess|meet|say|tell|wish|"
     r"thank|thanks|please|remind|send|show|give|help|ask|call|text|wait|hope|sorry"
 )
+_UNNAMED = r"he|she|it|they|this|that|these|those|there|here|it's|that's|he's|she's|they're"
 _I = r"\bI"
 _IM = r"\bI(?:'m|’m| am)"
 RULES = (
@@ -267,7 +269,7 @@ RULES = (
     # A statement about something of the speaker's or done to them ("Painting is a way for me
     # to relax", "The kids made my day"): the whole clause, with a lower confidence.
     Rule(
-        re.compile(rf"^(?!(?:{_IMPERATIVES})\b).*?\b(?:me|my|myself)\b", re.I),
+        re.compile(rf"^(?!(?:{_IMPERATIVES}|{_UNNAMED})\b).*?\b(?:me|my|myself)\b", re.I),
         "context",
         0.55,
         from_start=True,
@@ -415,6 +417,7 @@ def third_person(text: str, name: str, *, say_who: bool = True) -> str:
             helper = {"i've": have, "i'd": "would", "i'll": "will"}[lower]
             return f"{who} {helper}{rest}"
         if lower == "i" and WITH_OTHERS.search(text[: match.start()]):
+            state["named"] = True
             return f"{name}{rest}"  # "my sister and I" -> "Ana's sister and Ana"
         if lower == "i":
             who = subject()

@@ -278,6 +278,15 @@ class _Similarity:
         return found
 
 
+# Words of chat that carry no content of their own ("Yep, that movie is awesome!"): a summary
+# sentence needs three content words besides these (and besides numbers and dates).
+_CHATTER_WORDS = (
+    "yep yup yeah awesome cool great nice wow definitely totally sure amazing glad sound "
+    "super pretty lol haha check out good thing stuff lot one really always"
+)
+_CHATTER = frozenset(content_words(_CHATTER_WORDS))
+
+
 def substantive(message: Message) -> bool:
     """Whether a summary may quote ``message``: a turn of the user or the assistant, not an
     answer that only quotes the vault back (the no-model engine's evidence list)."""
@@ -305,7 +314,7 @@ def summarize(
         if not substantive(message):
             continue
         for sentence in message_sentences(message.content, work):
-            words = [w for w in content_words(sentence) if not w.isdigit()]
+            words = [w for w in content_words(sentence) if w not in _CHATTER and not w.isdigit()]
             if len(words) >= 3 and not sentence.endswith("?"):
                 found.append((sentence, message))
     candidates = evenly_sampled(found, SUMMARY_CANDIDATE_CAP)
