@@ -235,7 +235,7 @@ def test_a_chat_summary_is_made_of_substantive_turns(mirror: ActiveMirror) -> No
         "[2] Tester runs 10 km on Sundays. (2026-12-01, Running log)",
         metadata={"engine": "extractive"},
     )
-    session.add_message("user", "ok thanks. Yep, that sounds awesome, I'll definitely check it out!")
+    session.add_message("user", "ok thanks. Yep, sounds awesome, I'll definitely check it out!")
     session.add_message(
         "assistant",
         "Physiotherapy twice a week usually helps runner's knee within a month or two.",
