@@ -84,6 +84,7 @@ class Rule:
     about_others: bool = False
     min_words: int = 3
     from_start: bool = False  # the statement starts with its clause ("Seeing X makes me…")
+    fallback: bool = False  # tried only when no specific rule makes a fact
 
 
 def _words_topic(prefix: str, group: str) -> Callable[[re.Match[str]], str]:
@@ -150,6 +151,19 @@ RULES = (
         "preference",
         0.9,
         _words_topic("favorite ", "what"),
+    ),
+    Rule(  # "Tom and Jerry is my favorite show"
+        re.compile(
+            rf"^(?!(?:{_UNNAMED})\b).*?\b(?:is|are|was) (?:still |definitely )?my "
+            r"(?:all[- ]time |absolute )?"
+            r"fav(?:ou?rite)? (?P<what>[\w' -]{2,30}?)(?:[.!,;]|$| of all| ever)",
+            re.I,
+        ),
+        "preference",
+        0.85,
+        _words_topic("favorite ", "what"),
+        min_words=2,
+        from_start=True,
     ),
     Rule(
         re.compile(rf"{_I}(?:'m|’m| am)? {_ADVERB}(?P<verb>{_PREF_VERBS})\b (?P<obj>.+)", re.I),
@@ -273,6 +287,7 @@ RULES = (
         "context",
         0.55,
         from_start=True,
+        fallback=True,
     ),
     # Any other first-person statement with some substance: kept with a lower confidence.
     Rule(
@@ -284,6 +299,7 @@ RULES = (
         ),
         "context",
         0.55,
+        fallback=True,
     ),
 )
 
@@ -297,11 +313,12 @@ NO_SUBJECT = re.compile(
 # Where one sentence holds two statements: before a clause with its own subject ("I", "my",
 # a name) after a semicolon, a dash, "but", ", and", ", so"... ("I take ibuprofen after runs,
 # but I'm allergic to penicillin"). "I loved it but found it slow" stays one statement.
+_OWN_VERB = r"(?:is|are|was|were|has|have|had|just|got|loves?|likes?|hates?|[a-z]+ed)\b"
 CLAUSE_BREAK = re.compile(
-    r"(?:\s*[;—–]\s*|\s+-\s+|,?\s+(?:but|whereas|although|though|plus)\s+|"
+    r"(?:\s*[;:—–]\s*|\s+-\s+|,?\s+(?:but|whereas|although|though|plus)\s+|"
     r",\s+(?:and|so|and also|also)\s+|\.{3}\s*|,\s+)"
-    rf"(?=(?:I|I'm|I’m|I've|I'd|I'll)\b|(?:[Mm]y (?:\w+ ){{1,2}}|{_NAME} )(?:is|are|was|were|has|"
-    r"have|had|just|got|loves?|likes?|hates?|[a-z]+ed)\b)"
+    rf"(?=(?:I|I'm|I’m|I've|I'd|I'll)\b|(?:[Mm]y (?:\w+ ){{1,2}}|{_NAME} ){_OWN_VERB})"
+    rf"|\s+and\s+(?={_NAME} {_OWN_VERB})"  # "Daniel is vegetarian and Ife is allergic…"
 )
 SUBJECT = re.compile(rf"\b(?:I|[Mm]y|me)\b|^{_NAME} ")
 TRAILING_FILLER = re.compile(

@@ -75,11 +75,11 @@ def clauses(sentence: str) -> list[str]:
 
 def statement(clause: str, author: str, said_on: dt.date | None) -> Statement | None:
     """The fact ``clause`` states when ``author`` says it on ``said_on``, if a rule finds one:
-    the earliest statement a specific rule finds that makes one, else the catch-all rule's."""
+    the earliest statement a specific rule finds that makes one, else a fallback rule's."""
     found = [(n, m) for n, r in enumerate(RULES) if (m := r.pattern.search(clause))]
-    # The statements specific rules find, earliest first, then the catch-all rule's: the
+    # The statements specific rules find, earliest first, then the fallback rules': the
     # first that makes a fact ("tell you I started…" is about "you"; "I started…" is not).
-    found.sort(key=lambda item: (item[0] == len(RULES) - 1, item[1].start(), item[0]))
+    found.sort(key=lambda item: (RULES[item[0]].fallback, item[1].start(), item[0]))
     for number, match in found:
         made = _statement_at(clause, RULES[number], match, author, said_on)
         if made is not None:

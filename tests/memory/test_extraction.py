@@ -206,6 +206,19 @@ def test_two_statements_in_one_sentence_are_two_facts_without_filler() -> None:
     assert set(kept) == {"Ana loved the characters but found the middle slow."}
 
 
+def test_the_trial_sentences_each_make_their_facts() -> None:
+    facts = _by_text(
+        _facts(
+            "Daniel is vegetarian and Ife is allergic to sesame.",
+            "My sourdough recipe is simple: I use 500 g flour, and bake at 220 C.",
+            "Tom and Jerry is my favorite show.",
+        )
+    )
+    assert {"Daniel is vegetarian.", "Ife is allergic to sesame."} <= set(facts)
+    assert "Ana uses 500 g flour, and bakes at 220 C." in facts
+    assert facts["Tom and Jerry is Ana's favorite show."].topic == "Ana: favorite show"
+
+
 # -- 7. summaries ----------------------------------------------------------------------------
 
 
