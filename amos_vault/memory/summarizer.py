@@ -3,15 +3,18 @@
 Two engines behind one interface (`Summarizer.digest`):
 
 * ``extractive`` (default; offline, deterministic): the summary is the most central sentences
-  (mean cosine to the session's other sentences, over the embedding model; word overlap when
-  there is no model), picked without repeats and kept in their order; facts are first-person
-  statements recognised by patterns (preferences, identity, work, home, people, plans, events),
-  rewritten in the third person with the speaker's name and relative dates made absolute.
+  of the substantive turns (mean cosine to the session's other sentences, over the embedding
+  model; word overlap when there is no model), picked without repeats and kept in their
+  order; facts are the statements patterns recognise (preferences, identity, work, home,
+  people the speaker names, plans, decisions, events), one per clause, rewritten in the third
+  person with the speaker's name and relative dates made absolute.
 * ``ollama``: a local model fills a JSON schema (the request's ``format``); the answer is
   validated (every source must be a message of the session), retried once, and on any failure
   the extractive engine answers instead, with the reason in ``Digest.notes``.
 
-The patterns and rewrites the extractive engine applies live in `amos_vault.memory.rules`.
+The patterns and rewrites the extractive engine applies live in `amos_vault.memory.rules`,
+the reading of one sentence in `amos_vault.memory.statements`, dates in
+`amos_vault.memory.dates` and the sentence splitter in `amos_vault.memory.sentences`.
 
 Bounded work for any input: a session can hold anything (one pasted 5 MB log is 63k lines),
 so the extractive engine reads a bounded, evenly spread sample of a huge message
