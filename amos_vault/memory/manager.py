@@ -295,13 +295,16 @@ class MemoryManager(MemoryControls):
         assert session.path is not None
         link = self.vault.relative(session.path).removesuffix(".md")
         learned: list[Fact] = []
+        # What the messages taught before this digest: one message can state several facts
+        # of a type, all learned now; what it taught before is not learned again.
+        taught = memory.learned_from()
         for candidate in digest.facts:
             if candidate.confidence < self.settings.min_confidence:
                 continue
             if memory.blocked(candidate):
                 plan.blocked += 1
                 continue
-            if (candidate.type, candidate.message_id) in memory.learned_from():
+            if (candidate.type, candidate.message_id) in taught:
                 continue  # this message taught it already (a re-consolidation, or you edited it)
             source = f"{link}#^{candidate.message_id}"
             said = candidate.said_on or dt.date.today()

@@ -3,15 +3,18 @@
 Two engines behind one interface (`Summarizer.digest`):
 
 * ``extractive`` (default; offline, deterministic): the summary is the most central sentences
-  (mean cosine to the session's other sentences, over the embedding model; word overlap when
-  there is no model), picked without repeats and kept in their order; facts are first-person
-  statements recognised by patterns (preferences, identity, work, home, people, plans, events),
-  rewritten in the third person with the speaker's name and relative dates made absolute.
+  of the substantive turns (mean cosine to the session's other sentences, over the embedding
+  model; word overlap when there is no model), picked without repeats and kept in their
+  order; facts are the statements patterns recognise (preferences, identity, work, home,
+  people the speaker names, plans, decisions, events), one per clause, rewritten in the third
+  person with the speaker's name and relative dates made absolute.
 * ``ollama``: a local model fills a JSON schema (the request's ``format``); the answer is
   validated (every source must be a message of the session), retried once, and on any failure
   the extractive engine answers instead, with the reason in ``Digest.notes``.
 
-The patterns and rewrites the extractive engine applies live in `amos_vault.memory.rules`.
+The patterns and rewrites the extractive engine applies live in `amos_vault.memory.rules`,
+the reading of one sentence in `amos_vault.memory.statements`, dates in
+`amos_vault.memory.dates` and the sentence splitter in `amos_vault.memory.sentences`.
 
 Bounded work for any input: a session can hold anything (one pasted 5 MB log is 63k lines),
 so the extractive engine reads a bounded, evenly spread sample of a huge message
@@ -36,19 +39,9 @@ from amos_vault.files.sessionfile import Message
 from amos_vault.index.chunks import author_of
 from amos_vault.index.embeddings import Embedder
 from amos_vault.llm.providers import LLMProvider
-from amos_vault.memory.rules import (
-    ABOUT_YOU,
-    FILLER,
-    HEDGES,
-    NEGATED,
-    NO_SUBJECT,
-    RULES,
-    WITH_OTHERS,
-    absolute_dates,
-    clause_at,
-    content_words,
-    third_person,
-)
+from amos_vault.memory.rules import HEDGES, content_words
+from amos_vault.memory.sentences import sentences
+from amos_vault.memory.statements import clauses, statement
 
 
 @dataclass(frozen=True)
@@ -99,21 +92,6 @@ class Summarizer(Protocol):
     name: str
 
     def digest(self, session: SessionText) -> Digest: ...
-
-
-# -- sentences -------------------------------------------------------------------------------
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
-
-
-def sentences(text: str) -> list[str]:
-    """The sentences of a message (lines, then sentence ends)."""
-    found = []
-    for line in text.splitlines():
-        line = line.strip().lstrip("-*> ").strip()
-        if line:
-            found += [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
-    return found
 
 
 # -- bounded work ----------------------------------------------------------------------------
@@ -183,7 +161,8 @@ def fingerprint_words(text: str) -> list[str]:
 
 
 def extract_facts(session: SessionText) -> list[CandidateFact]:
-    """First-person statements of the session's fact-bearing roles, as candidate facts."""
+    """The statements of the session's fact-bearing roles (about themselves, or about
+    someone they name), as candidate facts: one per statement, in the order said."""
     found: list[CandidateFact] = []
     seen: set[str] = set()
     for message in session.messages:
@@ -196,48 +175,25 @@ def extract_facts(session: SessionText) -> list[CandidateFact]:
         for sentence in message_sentences(message.content):
             if sentence.endswith("?") or len(sentence.split()) < 3:
                 continue
-            sentence = FILLER.sub("", sentence).strip()
-            sentence = re.sub(r"\bI(?:'|’)d\b", "I would", sentence)
-            sentence = re.sub(r"\bI(?:'|’)ll\b", "I will", sentence)
-            if NO_SUBJECT.match(sentence):  # "Got the tattoo years ago" means "I got..."
-                sentence = "I " + sentence[0].lower() + sentence[1:]
-            # The earliest statement a specific rule finds; the catch-all rule only if none.
-            matches = [
-                (m.start(), n, m) for n, r in enumerate(RULES) if (m := r.pattern.search(sentence))
-            ]
-            specific = [item for item in matches if item[1] < len(RULES) - 1]
-            if not matches:
-                continue
-            _start, number, match = min(specific or matches, key=lambda item: (item[0], item[1]))
-            rule = RULES[number]
-            start = match.start()
-            if NEGATED.search(sentence[:start]):
-                continue  # "I don't think I will ever…": the statement is denied, not made
-            together = WITH_OTHERS.search(sentence[:start])
-            if together:  # "My sister and I went…": keep who else was there
-                start = together.start()
-            clause = clause_at(sentence, start)
-            if len(content_words(clause)) < 3 or ABOUT_YOU.search(clause):
-                continue  # too thin, or about the person spoken to
-            text = absolute_dates(third_person(clause, author), said_on)
-            text = text.rstrip(".!…") + "."
-            key = f"{rule.type}|{text.lower()}"
-            if key in seen:
-                continue
-            seen.add(key)
-            confidence = rule.confidence - (0.2 if HEDGES.search(sentence) else 0.0)
-            topic = rule.topic(match)
-            found.append(
-                CandidateFact(
-                    text=text,
-                    type=rule.type,
-                    confidence=round(max(0.05, confidence), 2),
-                    message_id=message.id,
-                    said_on=said_on,
-                    topic=f"{author}: {topic}" if topic else "",
-                    author=author,
+            hedged = HEDGES.search(sentence)
+            for clause in clauses(sentence):
+                made = statement(clause, author, said_on)
+                if made is None or f"{made.rule.type}|{made.text.lower()}" in seen:
+                    continue
+                seen.add(f"{made.rule.type}|{made.text.lower()}")
+                confidence = made.rule.confidence - (0.2 if hedged else 0.0)
+                topic = made.rule.topic(made.match)
+                found.append(
+                    CandidateFact(
+                        text=made.text,
+                        type=made.rule.type,
+                        confidence=round(max(0.05, confidence), 2),
+                        message_id=message.id,
+                        said_on=said_on,
+                        topic=f"{author}: {topic}" if topic else "",
+                        author=author,
+                    )
                 )
-            )
     return found
 
 
@@ -325,6 +281,22 @@ class _Similarity:
         return found
 
 
+# Words of chat that carry no content of their own ("Yep, that movie is awesome!"): a summary
+# sentence needs three content words besides these (and besides numbers and dates).
+_CHATTER_WORDS = (
+    "yep yup yeah awesome cool great nice wow definitely totally sure amazing glad sound "
+    "super pretty lol haha check out good thing stuff lot one really always"
+)
+_CHATTER = frozenset(content_words(_CHATTER_WORDS))
+
+
+def substantive(message: Message) -> bool:
+    """Whether a summary may quote ``message``: a turn of the user or the assistant, not an
+    answer that only quotes the vault back (the no-model engine's evidence list)."""
+    quoted = isinstance(message.metadata, dict) and message.metadata.get("engine") == "extractive"
+    return message.role in ("user", "assistant") and not quoted
+
+
 def summarize(
     session: SessionText,
     embedder: Embedder | None,
@@ -333,7 +305,8 @@ def summarize(
     should_stop: StopCheck = _never,
     work: SummaryWork | None = None,
 ) -> list[SummaryLine]:
-    """The ``size`` most central sentences of the session, without near-repeats, in order.
+    """The ``size`` most central sentences of the session's substantive turns (see
+    `substantive`), without near-repeats, in order.
 
     At most `SUMMARY_CANDIDATE_CAP` candidates are compared (an even sample of more);
     ``work`` (when given) records how much was done. Raises `StopRequested` when
@@ -341,8 +314,11 @@ def summarize(
     work = work if work is not None else SummaryWork()
     found: list[tuple[str, Message]] = []
     for message in session.messages:
+        if not substantive(message):
+            continue
         for sentence in message_sentences(message.content, work):
-            if len(content_words(sentence)) >= 3 and not sentence.endswith("?"):
+            words = [w for w in content_words(sentence) if w not in _CHATTER and not w.isdigit()]
+            if len(words) >= 3 and not sentence.endswith("?"):
                 found.append((sentence, message))
     candidates = evenly_sampled(found, SUMMARY_CANDIDATE_CAP)
     work.candidates = len(candidates)

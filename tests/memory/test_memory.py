@@ -18,7 +18,8 @@ from amos_vault.files.memorynote import fingerprint, parse_fact_line, render_fac
 from amos_vault.index.chunks import chunk_note
 from amos_vault.index.query import MemoryQuery
 from amos_vault.memory.controls import FactNotFoundError
-from amos_vault.memory.rules import absolute_dates, third_person
+from amos_vault.memory.dates import absolute_dates
+from amos_vault.memory.rules import third_person
 from amos_vault.memory.summarizer import ExtractiveSummarizer, SessionText, extract_facts
 from amos_vault.mirror import ActiveMirror
 from amos_vault.sessions.session import Session

@@ -1,0 +1,199 @@
+"""Relative dates in a fact made absolute from the day it was said.
+
+"yesterday", "next Monday", "on Saturday", "in two weeks", "three days ago", "next month"...
+become "on 1 December 2026", "in January 2027": a fact read a year later still says when.
+
+A handful of rules rather than a date library: the libraries tried (dateparser's
+``search_dates``) read "We" as Wednesday, "may" as May and the book title "Tomorrow, and
+Tomorrow, and Tomorrow" as a date; these rules resolve only what is really a date expression:
+
+* a date word written with a capital inside a sentence ("Tomorrow, and Tomorrow"), or inside
+  quotes or emphasis, is a title, never a date;
+* a bare weekday is a date only after "last", "next", "this", "coming", "on", "by", "until"
+  or "since" ("a Monday kind of mood" is not a day);
+* "on Saturday" is the coming Saturday, unless the statement is in the past tense ("we went
+  hiking on Saturday"), then the one before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY = r"(?P<weekday>mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\b"
+_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "a couple of": 2, "a couple": 2, "couple of": 2,
+}  # fmt: skip
+_COUNT = (
+    r"(?P<count>\d{1,3}|a couple of|a couple|couple of|an?|one|two|three|four|five|six|"
+    r"seven|eight|nine|ten|eleven|twelve)"
+)
+_UNIT = r"(?P<unit>day|week|month|year)s?\b"
+_PAST = re.compile(
+    r"\b(?:was|were|did|had|went|got|came|saw|met|ran|took|made|left|found|felt|bought|"
+    r"spent|told|said|won|lost|ate|drove|flew|began|wrote|read it|\w{2,}ed)\b",
+    re.I,
+)
+_FUTURE = re.compile(
+    r"\b(?:will|'ll|going to|gonna|plan\w*|hop(?:e|ing) to|want to|next|shall|"
+    r"(?:am|'m|are|'re|is|'s) \w+ing)\b",
+    re.I,
+)
+# Spans that are titles or quotations: "…", “…”, *…*, _…_ (never dates inside them).
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|\*[^*]+\*|(?<!\w)_[^_]+_(?!\w)")
+
+
+def day_text(value: dt.date) -> str:
+    """A day as facts write it: "1 December 2026"."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def _count(text: str) -> int:
+    text = text.lower()
+    return int(text) if text.isdigit() else _NUMBERS.get(text, 1)
+
+
+def _shift_months(value: dt.date, months: int) -> dt.date:
+    month = value.month - 1 + months
+    return value.replace(year=value.year + month // 12, month=month % 12 + 1, day=1)
+
+
+def _titles(text: str) -> list[tuple[int, int]]:
+    """Spans that are titles or quotations, not dates: quoted text, and the run of a day word
+    written with a capital inside a sentence (with its repeats: "Tomorrow, and Tomorrow")."""
+    spans = [m.span() for m in _QUOTED.finditer(text)]
+    for word in ("yesterday", "today", "tonight", "tomorrow"):
+        capital = word.capitalize()
+        inside = [
+            m for m in re.finditer(rf"\b{capital}\b", text) if not _starts_sentence(text, m.start())
+        ]
+        if inside:  # a title: every capitalised occurrence of the word is part of it
+            spans += [m.span() for m in re.finditer(rf"\b{capital}\b", text)]
+    return spans
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    before = text[:at].rstrip(" \"'“(")
+    return not before or before[-1] in ".!?:;\n"
+
+
+def _keep_case(said: str, written: str) -> str:
+    return written[:1].upper() + written[1:] if said[:1].isupper() else written
+
+
+class _Resolver:
+    """The rules for one text said on one day: each turns a match into an absolute date."""
+
+    def __init__(self, said_on: dt.date, past: bool) -> None:
+        self.said_on = said_on
+        self.past = past
+
+    def on(self, days: int) -> str:
+        return f"on {day_text(self.said_on + dt.timedelta(days=days))}"
+
+    def day_word(self, match: re.Match[str]) -> str:
+        return self.on(_DAY_WORDS[match["word"].lower()])
+
+    def weekday(self, match: re.Match[str]) -> str:
+        said = self.said_on.weekday()
+        wanted = next(n for n, d in enumerate(WEEKDAYS) if d.startswith(match["weekday"].lower()))
+        which = match["which"].lower()
+        back, ahead = (said - wanted) % 7 or 7, (wanted - said) % 7
+        if which == "last" or (which in ("on", "since") and self.past):
+            days = -back
+        else:
+            days = ahead if which == "this" else ahead or 7
+        word = which if which in ("by", "until", "since") else "on"
+        return f"{word} {day_text(self.said_on + dt.timedelta(days=days))}"
+
+    def amount(self, match: re.Match[str]) -> str:
+        count, unit = _count(match["count"]), match["unit"].lower()
+        sign = -1 if match.group(0).lower().endswith("ago") else 1
+        if unit in ("day", "week"):
+            return self.on(sign * count * (7 if unit == "week" else 1))
+        if unit == "month":
+            return f"in {_shift_months(self.said_on, sign * count):%B %Y}"
+        return f"in {self.said_on.year + sign * count}"
+
+    def period(self, match: re.Match[str]) -> str:
+        which, unit = match["which"].lower(), match["unit"].lower()
+        step = {"last": -1, "this": 0, "next": 1}[which]
+        if unit == "month":
+            return f"in {_shift_months(self.said_on, step):%B %Y}"
+        if unit == "year":
+            return f"in {self.said_on.year + step}"
+        if step == 0 and unit in ("week", "weekend"):
+            return f"the {unit} of {day_text(self.said_on)}"
+        when = "before" if step < 0 else "after"
+        if unit in ("week", "weekend"):
+            return f"the {unit} {when} {day_text(self.said_on)}"
+        if step == 0:  # a season: the one of the year it was said
+            return f"in the {unit} of {self.said_on.year}"
+        return f"in the {unit} {when} {day_text(self.said_on)}"
+
+
+_DAY_WORDS = {
+    "yesterday": -1,
+    "today": 0,
+    "this morning": 0,
+    "this afternoon": 0,
+    "this evening": 0,
+    "tonight": 0,
+    "tomorrow": 1,
+}
+_RULES = (
+    (re.compile(rf"\b(?P<word>{'|'.join(_DAY_WORDS)})\b", re.I), _Resolver.day_word),
+    (re.compile(rf"\bin {_COUNT} {_UNIT}", re.I), _Resolver.amount),
+    (re.compile(rf"\b{_COUNT} {_UNIT} ago\b", re.I), _Resolver.amount),
+    (
+        re.compile(
+            r"\b(?P<which>last|this|next) (?P<unit>week|weekend|month|year|spring|summer|"
+            r"autumn|fall|winter)\b",
+            re.I,
+        ),
+        _Resolver.period,
+    ),
+    (
+        re.compile(rf"\b(?P<which>last|next|this|coming|on|by|until|since) {_WEEKDAY}", re.I),
+        _Resolver.weekday,
+    ),
+)
+
+
+def absolute_dates(text: str, said_on: dt.date | None) -> str:
+    """``text`` with its relative dates made absolute from ``said_on`` (unchanged without
+    one): "I fell yesterday" said on 2 December 2026 is "I fell on 1 December 2026"."""
+    if said_on is None:
+        return text
+    resolver = _Resolver(said_on, bool(_PAST.search(text)) and not _FUTURE.search(text))
+    for pattern, resolve in _RULES:
+        titles = _titles(text)
+
+        def swap(
+            match: re.Match[str],
+            resolve: Callable[..., str] = resolve,
+            titles: list[tuple[int, int]] = titles,
+        ) -> str:
+            if any(start <= match.start() < end for start, end in titles):
+                return match.group(0)
+            return _keep_case(match.group(0), resolve(resolver, match))
+
+        text = pattern.sub(swap, text)
+    return text
+
+
+def date_phrase(text: str) -> str:
+    """The first relative date expression in ``text`` ("" for none), titles left out: the
+    "Yesterday" of "Yesterday I went to a pottery class", kept with the statement."""
+    titles = _titles(text)
+    found = [
+        match
+        for pattern, _resolve in _RULES
+        for match in pattern.finditer(text)
+        if not any(start <= match.start() < end for start, end in titles)
+    ]
+    return min(found, key=lambda m: m.start()).group(0) if found else ""
