@@ -51,6 +51,7 @@ class Chunk:
     tags: tuple[str, ...] = ()
     timestamp: dt.datetime | None = None
     sources: tuple[str, ...] = ()  # a fact's source messages: "sessions/…/file#^m-…"
+    private: bool = False  # a fact marked `private: true`: it never leaves this machine
     key: int = field(init=False)
     hash: str = field(init=False)
 
@@ -210,6 +211,7 @@ def _fact_chunk(path: str, fact: Fact) -> Chunk:
         tags=(fact.type,),
         timestamp=dt.datetime.combine(seen, dt.time(), dt.UTC) if seen else None,
         sources=fact.sources,
+        private=dict(fact.extra).get("private") == "true",
     )
 
 

@@ -7,6 +7,7 @@ the helpers the groups share; importing the groups below registers their command
 
 from amos_vault.interfaces.cli import (
     answers,
+    database,
     importing,
     memory,
     runtime,
@@ -18,6 +19,7 @@ from amos_vault.interfaces.cli.app import main
 
 __all__ = [
     "answers",
+    "database",
     "importing",
     "main",
     "memory",
