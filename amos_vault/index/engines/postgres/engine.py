@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 REQUEST_ROLE = "amos_request"
 EXACT_SPREAD_ROWS = 4 * SAMPLE_ROWS  # a scope this small is measured, not sampled
+BUCKETS = 1024  # chunks.bucket: key % 1024
 STATS_SECONDS = 10.0  # counts and author lists are cached this long (other writers' rows)
 # Tantivy's stored fields, in its names ("stamp" is its "timestamp").
 _FIELDS = (
@@ -246,7 +247,9 @@ class PostgresEngine:
         total_docs = max(self.chunk_count(), 1)
         where, values = filter_sql(filters.only())
         with self.reading() as connection:
-            frequencies = self._frequencies(connection, terms)
+            frequencies = self._cached(
+                ("frequencies", *terms), lambda: self._frequencies(connection, terms)
+            )
             weights = [
                 float(np.log(1 + (total_docs - df + 0.5) / (df + 0.5))) for df in frequencies
             ]
@@ -313,18 +316,18 @@ class PostgresEngine:
 
     def similarity_spread(self, vector: np.ndarray, filters: Filters) -> tuple[float, float]:
         """Mean and deviation of similarities in scope: every row of a small scope, else a
-        fixed random sample (``TABLESAMPLE … REPEATABLE``)."""
+        fixed random sample (the first buckets of rows, ``bucket``: the key's last bits)."""
         count = self.population(filters)
         if not count:
             return 0.0, 1.0
         where, values = filter_sql(filters.only())
         sample = ""
         if count > EXACT_SPREAD_ROWS:
-            share = min(100.0, 100.0 * 2 * SAMPLE_ROWS / max(self.chunk_count(), 1))
-            sample = f"TABLESAMPLE BERNOULLI ({share:.6f}) REPEATABLE (1)"
+            buckets = max(1, min(BUCKETS, int(np.ceil(BUCKETS * 2 * SAMPLE_ROWS / count))))
+            sample = f"AND bucket < {buckets}"
         sql = (
             "SELECT avg(s), stddev_pop(s) FROM (SELECT 1 - (embedding <=> %s::halfvec) AS s "
-            f"FROM chunks {sample} WHERE embedding IS NOT NULL AND {where}) AS scope"
+            f"FROM chunks WHERE embedding IS NOT NULL {sample} AND {where}) AS scope"
         )
         with self.reading() as connection:
             row = connection.execute(sql, [_vector(vector), *values]).fetchone()
