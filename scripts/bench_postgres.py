@@ -118,7 +118,7 @@ def latency(engine: SearchEngine, texts: list[str], clients: int) -> dict:
 
 def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
     """Mean share of the exact nearest ``k`` that the HNSW index returns."""
-    from amos_vault.index.engines.postgres.engine import _vector
+    from amos_vault.index.engines.postgres.sql import vector_param
 
     assert engine.embedder is not None
     team = engine.engine
@@ -131,7 +131,7 @@ def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
             rows = connection.execute(
                 "SELECT key FROM chunks WHERE embedding IS NOT NULL "
                 "ORDER BY embedding <=> %s::halfvec LIMIT %s",
-                (_vector(vector), k),
+                (vector_param(vector), k),
             ).fetchall()
         exact = {int(r[0]) for r in rows}
         found.append(len(approximate & exact) / max(len(exact), 1))
