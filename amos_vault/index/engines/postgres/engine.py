@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 REQUEST_ROLE = "amos_request"
 EXACT_SPREAD_ROWS = 4 * SAMPLE_ROWS  # a scope this small is measured, not sampled
+# HNSW candidates per search (pgvector's default is 40): measured recall@10 against an exact
+# scan was 0.82 at 40 on 100k clustered chunks; the retriever asks for 200 (so 400).
+EF_SEARCH_FLOOR = 100
 BUCKETS = 1024  # chunks.bucket: key % 1024
 STATS_SECONDS = 10.0  # counts and author lists are cached this long (other writers' rows)
 _HIGHLIGHTER: SearchIndex | None = None
@@ -108,15 +111,22 @@ class PostgresEngine:
             "SELECT set_config('role', %s, true), set_config('amos.identity', %s, true), "
             "set_config('amos.vault', %s, true), set_config('hnsw.ef_search', %s, true), "
             "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-            (REQUEST_ROLE, self.identity, self.vault_id, str(max(40, min(ef_search, 1000)))),
+            (
+                REQUEST_ROLE,
+                self.identity,
+                self.vault_id,
+                str(max(EF_SEARCH_FLOOR, min(ef_search, 1000))),
+            ),
         )
 
     @contextlib.contextmanager
     def reading(self, ef_search: int = 0) -> Iterator[Connection[Any]]:
-        """A read-only transaction as this identity (row-level security applies)."""
+        """A read-only transaction as this identity (row-level security applies). Its
+        statements are pipelined: the set-up costs no round trip of its own."""
         with (
             database_errors(self.url),
             self.pool.connection() as connection,
+            connection.pipeline(),
             connection.transaction(),
         ):
             connection.execute("SET TRANSACTION READ ONLY")
