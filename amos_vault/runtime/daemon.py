@@ -297,13 +297,9 @@ class Daemon:
                 info[key] = {"error": str(exc)}
         if engine is not None:
             with engine.guard:
-                info.update(
-                    files=len(engine.manifest.files),
-                    **engine.engine.stats(),
-                    mode=engine.mode,
-                    model=engine.embedder.model_id if engine.embedder else None,
-                    notices=list(engine.notices),
-                )
+                counts = engine.status()  # either engine: embedded or postgres
+                counts.pop("errors", None)  # the daemon keeps the errors of its own syncs
+                info.update(counts)
         return info
 
     # -- the local API ---------------------------------------------------------------------

