@@ -12,6 +12,7 @@ from amos_vault.interfaces.cli import (
     runtime,
     search,
     sessions,
+    team,
     vault,
 )
 from amos_vault.interfaces.cli.app import main
@@ -24,5 +25,6 @@ __all__ = [
     "runtime",
     "search",
     "sessions",
+    "team",
     "vault",
 ]
