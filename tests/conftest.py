@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from amos_vault.core.environment import user_cache_dir
 from amos_vault.index.models import DEFAULT_MODEL_NAME, default_model_dir, model_problems
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime import ipc
+from tests.postgres import PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 # The real embedding model, installed by `make test` (amosvault model install) before pytest.
@@ -147,3 +148,27 @@ class DaemonProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A real PostgreSQL with pgvector (tests/postgres.py), started once per test session
+    (bounded start-up) and stopped at its end."""
+    cluster = PostgresCluster.create()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """The superuser's URL of a fresh database of its own for this test (dropped after it)."""
+    if not postgres_cluster.is_running():  # a test that stopped it leaves it for the next
+        postgres_cluster.start()
+    name = postgres_cluster.create_database()
+    try:
+        yield postgres_cluster.url(name)
+    finally:
+        postgres_cluster.drop_database(name)

@@ -123,6 +123,26 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class IndexSettings:
+    """Where the index lives: embedded in the vault (the default), or a team's PostgreSQL."""
+
+    engine: str = _setting(
+        "embedded",
+        'Index engine: "embedded" (Tantivy + vectors under .amos/index/, needs nothing running) '
+        'or "postgres" (a shared PostgreSQL with pgvector, for a team).',
+    )
+    url: str = _setting(
+        "",
+        "PostgreSQL URL for the postgres engine, e.g. postgresql://amos@db.example/amos "
+        "(AMOS_DATABASE_URL overrides it: keep passwords there).",
+    )
+    pool_size: int = _setting(4, "Most connections to PostgreSQL one process keeps open.")
+    connect_timeout_seconds: float = _setting(
+        10.0, "How long to wait for PostgreSQL to answer a new connection."
+    )
+
+
+@dataclass(frozen=True)
 class ContextSettings:
     """What the orchestrator gives the model, within a token budget."""
 
@@ -158,6 +178,7 @@ class Settings:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     consolidation: ConsolidationSettings = field(default_factory=ConsolidationSettings)
@@ -252,6 +273,8 @@ def _check(settings: Settings, path: Path) -> Settings:
         raise bad("consolidation.min_confidence", "must be from 0 to 1")
     if not all(isinstance(r, str) and r for r in settings.consolidation.fact_roles):
         raise bad("consolidation.fact_roles", 'must be a list of role names, such as ["user"]')
+    if settings.index.engine not in ("embedded", "postgres"):
+        raise bad("index.engine", 'must be "embedded" or "postgres"')
     if settings.sessions.default_kind not in ("persistent", "ephemeral"):
         raise bad("sessions.default_kind", 'must be "persistent" or "ephemeral"')
     positive = {
@@ -260,6 +283,8 @@ def _check(settings: Settings, path: Path) -> Settings:
         "search.batch_size": settings.search.batch_size,
         "search.candidates": settings.search.candidates,
         "search.engine_candidates": settings.search.engine_candidates,
+        "index.pool_size": settings.index.pool_size,
+        "index.connect_timeout_seconds": settings.index.connect_timeout_seconds,
         "context.budget_tokens": settings.context.budget_tokens,
         "llm.timeout_seconds": settings.llm.timeout_seconds,
         "consolidation.batch_sessions": settings.consolidation.batch_sessions,

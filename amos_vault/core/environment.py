@@ -2,8 +2,8 @@
 
 Only `interfaces/` and `runtime/` read the environment themselves; everything else gets what it
 needs as arguments. The exceptions live here, so they are few and visible: the defaults that
-`ActiveMirror(root)` must share with the CLI (where keys and models live, the Ollama address),
-and the environment handed to a child process such as git.
+`ActiveMirror(root)` must share with the CLI (where keys and models live, the Ollama address,
+the database URL), and the environment handed to a child process such as git.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ def user_config_dir() -> Path:
 def ollama_host_override() -> str | None:
     """OLLAMA_HOST, which overrides [llm] host as it does for Ollama's own tools."""
     return os.environ.get("OLLAMA_HOST") or None
+
+
+def database_url_override() -> str | None:
+    """AMOS_DATABASE_URL: the PostgreSQL engine's connection URL, kept out of the config file
+    (it may hold a password); it overrides [index] url."""
+    return os.environ.get("AMOS_DATABASE_URL") or None
 
 
 def user_cache_dir() -> Path:

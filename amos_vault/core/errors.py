@@ -95,6 +95,24 @@ class ConflictError(AmosError):
     """A file kept changing under a write; nothing was overwritten."""
 
 
+class DatabaseError(AmosError):
+    """The PostgreSQL engine's database refused or could not be reached (base class)."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database server does not answer (down, restarting, wrong host or port)."""
+
+
+class DatabaseAccessError(DatabaseError):
+    """The server answered but refused the login or the database (wrong user, password,
+    database name, or missing privileges)."""
+
+
+class DatabaseSchemaError(DatabaseError):
+    """The database cannot hold the index as it is: the `vector` extension is missing, or
+    its tables were migrated by a newer amos-vault."""
+
+
 class StorageError(AmosError, OSError):
     """The file system refused a write or a read: disk full, read-only, permission denied, or
     the folder is gone. Also an `OSError`, so code that handles I/O failures still sees it."""
