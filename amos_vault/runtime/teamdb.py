@@ -151,34 +151,24 @@ class PostgresTeamMemory:
         """The sessions ``identity`` may see (its own, and those shared with the team)."""
         with self._reading_as(identity) as connection:
             rows = connection.execute(SESSIONS).fetchall()
-        return [
-            {
-                "id": row[0],
-                "title": title,
-                "status": status,
-                "created": _stamp(stamp),
-                "updated": _stamp(last or 0) or _stamp(stamp),
-                "tags": list(tags),
-                "path": path,
-                "owner": owner,
-                "shared": bool(shared),
-                "vault": vault,
-                "messages": int(count),
-            }
-            for (
-                session_id,
-                title,
-                status,
-                stamp,
-                tags,
-                path,
-                owner,
-                shared,
-                vault,
-                count,
-                last,
-            ) in rows
-        ]
+        listed = []
+        for session_id, title, status, stamp, tags, path, owner, shared, vault, count, last in rows:
+            listed.append(
+                {
+                    "id": session_id,
+                    "title": title,
+                    "status": status,
+                    "created": _stamp(stamp),
+                    "updated": _stamp(last or 0) or _stamp(stamp),
+                    "tags": list(tags),
+                    "path": path,
+                    "owner": owner,
+                    "shared": bool(shared),
+                    "vault": vault,
+                    "messages": int(count),
+                }
+            )
+        return listed
 
     def messages(self, identity: str, session: dict[str, Any]) -> list[dict[str, Any]]:
         """The messages of ``session`` (a row of `sessions`), in order."""
