@@ -187,18 +187,47 @@ class ActiveMirror:
         """Bring the search index up to date with the vault's files."""
         return self.engine.sync(progress, rebuild=rebuild, wait=wait)
 
-    def search(self, query: MemoryQuery | str, *, sync: bool = True) -> SearchResult:
+    def search(
+        self,
+        query: MemoryQuery | str,
+        *,
+        sync: bool = True,
+        as_of: dt.datetime | dt.date | None = None,
+    ) -> SearchResult:
         """Hybrid search over the vault; by default the index is brought up to date first.
 
+        With ``as_of`` (a date means its end), the search runs over the vault as it stood
+        then: the files of its last git commit at or before it (see `amos_vault.admin.history`;
+        `NotVersionedError` when the vault is not a git repository), and the result's notice
+        says which commit.
+
         >>> mirror.search(MemoryQuery("where did we plan to eat?", k=5, tags=("travel",)))
+        >>> mirror.search("where did we plan to eat?", as_of=dt.date(2026, 11, 1))
         """
         from amos_vault.index.query import MemoryQuery
 
         if isinstance(query, str):
             query = MemoryQuery(query)
+        if as_of is not None:
+            return self._search_past(query, as_of)
         if sync:
             self.engine.sync()
         return self.engine.search(query)
+
+    def _search_past(self, query: MemoryQuery, as_of: dt.datetime | dt.date) -> SearchResult:
+        from amos_vault.admin.history import vault_as_of
+        from amos_vault.index.search import SearchEngine
+
+        past = vault_as_of(self.vault, end_of(as_of))
+        model = self.engine.embedder  # the model already loaded, if it is
+        engine = SearchEngine(past.vault, self.cache_dir, embedder=model, use_model=False)
+        engine.sync()
+        result = engine.search(query)
+        said = f"searched {past.describe()}"
+        result.notice = f"{said}; {result.notice}" if result.notice else said
+        if model is None and self.engine.notices:
+            result.notice += "; " + "; ".join(self.engine.notices)
+        return result
 
     # -- memory ----------------------------------------------------------------------------
     @property
@@ -319,6 +348,13 @@ class ActiveMirror:
             include_tools=include_tools,
             progress=progress,
         )
+
+
+def end_of(when: dt.datetime | dt.date) -> dt.datetime:
+    """``when`` as an aware time: a date means the end of that day (UTC when no zone)."""
+    if not isinstance(when, dt.datetime):
+        when = dt.datetime.combine(when, dt.time(23, 59, 59))
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _signed_file_unreadable(path: Path, problem: str) -> str | None:

@@ -151,6 +151,11 @@ from pathlib import Path
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.search import SearchEngine
 from amos_vault.files.vault import Vault
+def peak_mb():
+    # VmHWM, not ru_maxrss: a child started by fork inherits its parent's ru_maxrss.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 engine = SearchEngine(Vault.open(sys.argv[1]), Path(sys.argv[2]))
 queries = json.loads(sys.argv[3])
 for q in queries[:5]:
@@ -162,7 +167,7 @@ for q in queries:
     times.append((time.perf_counter() - t0) * 1000)
 times.sort()
 print(json.dumps({"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))],
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_mb()}))
 """
 
 

@@ -8,9 +8,11 @@ waits for the next run (an editor may be writing it). The config file is committ
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import subprocess
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,3 +141,31 @@ def _message(root: Path, files: list[str]) -> str:
     body += [f"file: {f}" for f in notes if "summaries/" in f]
     body += [f"file: {f}" for f in others]
     return "amos-vault: " + ", ".join(counts) + ("\n\n" + "\n".join(body) if body else "")
+
+
+def commit_at(root: Path, when: dt.datetime) -> tuple[str, dt.datetime] | None:
+    """The last commit (by commit time) at or before ``when`` and its time; None when the
+    repository has none that early (or no commit at all)."""
+    stamp = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    found = _git(root, "log", "-1", "--format=%H %ct", f"--before={stamp}", check=False)
+    if found.returncode != 0 or not found.stdout.strip():
+        return None
+    commit, seconds = found.stdout.split()
+    return commit, dt.datetime.fromtimestamp(int(seconds), dt.UTC)
+
+
+def first_commit_time(root: Path) -> dt.datetime | None:
+    """When the repository's first commit was made (None: no commit yet)."""
+    found = _git(root, "log", "--reverse", "--format=%ct", check=False)
+    lines = found.stdout.split() if found.returncode == 0 else []
+    return dt.datetime.fromtimestamp(int(lines[0]), dt.UTC) if lines else None
+
+
+def export_commit(root: Path, commit: str, destination: Path) -> None:
+    """Write the files of ``commit`` into the folder ``destination`` (made if absent)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    archive = destination / ".commit.tar"
+    _git(root, "archive", "--format=tar", "-o", str(archive), commit)
+    with tarfile.open(archive) as tar:
+        tar.extractall(destination, filter="data")
+    archive.unlink()

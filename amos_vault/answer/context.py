@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.config import ContextSettings
+from amos_vault.files.links import wikilink
 from amos_vault.files.sessionfile import Message
 from amos_vault.index.query import MemoryQuery
 
@@ -70,8 +71,7 @@ class ContextPiece:
         """An Obsidian link to the source, when it has a file."""
         if not self.path:
             return None
-        stem = self.path.rsplit("/", 1)[-1].removesuffix(".md")
-        return f"[[{stem}#^{self.message_id}]]" if self.message_id else f"[[{stem}]]"
+        return wikilink(self.path, self.message_id or "")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

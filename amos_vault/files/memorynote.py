@@ -38,6 +38,7 @@ NOTE_INTROS = {
 }
 FORGOTTEN_NOTE = "forgotten.md"
 SUMMARIES_FOLDER = "summaries"
+SUMMARY_SUFFIX = "-summary"  # memory/summaries/<session file name>-summary.md
 
 _ITEM = re.compile(r"^(?P<indent>\s*)[-*+]\s+(?:\[[ xX]\]\s+)?(?P<body>\S.*?)\s*$")
 _BLOCK_ID = re.compile(r"\s+\^(?P<id>[A-Za-z0-9-]+)\s*$")
@@ -84,6 +85,16 @@ class Fact:
     def current(self) -> bool:
         """Not closed by a later fact (or by hand) as of today."""
         return self.valid_to is None or self.valid_to > dt.date.today()
+
+    def began(self, day: dt.date) -> bool:
+        """Whether the fact held from ``day`` or before (``valid_from``, else ``first_seen``;
+        a line with neither, typed by hand, is taken as always known)."""
+        start = self.valid_from or self.first_seen
+        return start is None or start <= day
+
+    def valid_on(self, day: dt.date) -> bool:
+        """Whether the fact held on ``day``: begun by then, and not closed by then."""
+        return self.began(day) and (self.valid_to is None or self.valid_to > day)
 
     @property
     def source_messages(self) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 Pure functions of a file's content: one chunk per message (its text, with the neighbouring
 messages as context for full-text matching), one per session (title, tags and all its text),
+one per paragraph of free text typed above a session's first message (kind "note", with the
+session's provenance),
 and, for notes in the memory folder or files that are not readable sessions, one per fact line
 or paragraph. Every chunk knows its file, message id and line range.
 """
@@ -126,8 +128,24 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
         )
     when = header.created or (messages[0].timestamp if messages else None)
     heading = " ".join([header.title, *(f"#{t}" for t in header.tags)]).strip()
-    # Notes typed above the first message belong to the session too (minus the title line).
+    # Notes typed above the first message belong to the session too (minus the title line),
+    # and each paragraph of them is a chunk of its own, found by its words and its meaning.
     notes = [line for line in doc.preamble if line.strip() and line.strip() != f"# {header.title}"]
+    first_line = len(doc.front_matter_lines) + 3 if doc.front_matter_lines is not None else 1
+    for start, end, body in _paragraphs(doc.preamble, first_line, f"# {header.title}"):
+        chunks.append(
+            Chunk(
+                chunk_id=f"note:{path}:{start}:{content_hash(body)[:8]}",
+                kind="note",
+                text=body,
+                embed_text=body,
+                context_text=f"{header.title}\n{body}",
+                line_start=start,
+                line_end=end,
+                timestamp=when,
+                **common,  # type: ignore[arg-type]
+            )
+        )
     body = "\n".join([*notes, *(_said(m, with_date=True) for m in messages)])
     chunks.append(
         Chunk(
@@ -143,6 +161,22 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
         )
     )
     return chunks
+
+
+def _paragraphs(lines: list[str], first_line: int, title: str) -> list[tuple[int, int, str]]:
+    """The paragraphs of free text in ``lines`` (the first is file line ``first_line``): each
+    as (first line, last line, text); the title line is not free text."""
+    found: list[tuple[int, int, str]] = []
+    block: list[tuple[int, str]] = []
+    for number, line in enumerate([*lines, ""], first_line):
+        text = line.rstrip("\r")
+        if text.strip() and text.strip() != title:
+            block.append((number, text))
+            continue
+        if block:
+            found.append((block[0][0], block[-1][0], "\n".join(t for _n, t in block).strip()))
+            block = []
+    return found
 
 
 def _last_line(doc: SessionDocument) -> int:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from amos_vault.core.config import SearchSettings
+from amos_vault.files.links import wikilink
 from amos_vault.index.embeddings import Embedder
 from amos_vault.index.engine import IndexEngine, TermHits
 from amos_vault.index.fulltext import analyze
@@ -60,8 +61,7 @@ class Hit:
     @property
     def link(self) -> str:
         """An Obsidian link to the hit: the message's block, or the file."""
-        stem = self.path.rsplit("/", 1)[-1].removesuffix(".md")
-        return f"[[{stem}#^{self.message_id}]]" if self.message_id else f"[[{stem}]]"
+        return wikilink(self.path, self.message_id)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

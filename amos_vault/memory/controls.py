@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from amos_vault.core.errors import AmosError, InvalidInputError, SessionNotFoundError
 from amos_vault.files.integrity import Signer
+from amos_vault.files.links import link_parts, link_target
 from amos_vault.files.memorynote import (
     FACT_TYPES,
     Fact,
@@ -128,15 +129,15 @@ class MemoryControls:
 
     def _message_link(self, source: str) -> str:
         """``SESSION#m-…`` or ``m-…`` (or a [[link]]) as a link target to that message."""
-        ref = source.strip().strip("[]")
-        session_ref, _, message_id = ref.rpartition("#")
-        message_id = message_id.lstrip("^")
+        session_ref, message_id = link_parts(source)
+        if not message_id:  # "m-…" alone: the message of any session
+            session_ref, message_id = "", session_ref
         candidates = (
             [self.sessions.resolve(session_ref)] if session_ref else self.sessions.scan()[0]
         )
         for session in candidates:
             if session.path is not None and any(m.id == message_id for m in session.messages):
-                return f"{self.vault.relative(session.path).removesuffix('.md')}#^{message_id}"
+                return link_target(self.vault.relative(session.path), message_id)
         raise InvalidInputError(
             f"no message {message_id!r} found"
             + (f" in session {session_ref}" if session_ref else " in the vault"),

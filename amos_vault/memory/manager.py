@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from amos_vault.core.errors import AmosError, ConflictError, InvalidInputError, ParseError
-from amos_vault.files.frontmatter import render_front_matter
+from amos_vault.files.frontmatter import render_front_matter, split_front_matter
 from amos_vault.files.integrity import Signer
+from amos_vault.files.links import link_parts, link_target, wikilink
 from amos_vault.files.memorynote import (
     SUMMARIES_FOLDER,
+    SUMMARY_SUFFIX,
     Fact,
     fact_link,
     new_fact_id,
@@ -60,6 +62,7 @@ class ConsolidationPlan:
 
     changes: dict[str, FileChange] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)  # (session id, summary link)
+    renamed: dict[str, str] = field(default_factory=dict)  # summary: new path -> old path
     sessions: list[str] = field(default_factory=list)
     added: list[Fact] = field(default_factory=list)
     confirmed: list[Fact] = field(default_factory=list)
@@ -75,6 +78,7 @@ class ConsolidationPlan:
         """Add what one batch did (the run's totals are the sum of its batches)."""
         self.changes.update(batch.changes)
         self.links += batch.links
+        self.renamed.update(batch.renamed)
         self.sessions += batch.sessions
         self.added += batch.added
         self.confirmed += batch.confirmed
@@ -106,6 +110,8 @@ class ConsolidationPlan:
             parts.append(f"{self.blocked} forgotten fact(s) not learned again")
         if self.tombstoned:
             parts.append(f"{len(self.tombstoned)} hand-deleted fact(s) recorded as forgotten")
+        if self.renamed:
+            parts.append(f"{len(self.renamed)} summary file(s) renamed apart from their sessions")
         if self.left:
             parts.append(f"stopped early: {self.left} session(s) left for the next run")
         return ", ".join(parts)
@@ -147,9 +153,14 @@ class MemoryManager(MemoryControls):
         self.due_scan = DueScan(sessions)
 
     # -- reading ---------------------------------------------------------------------------
-    def facts(self, *, include_closed: bool = False) -> list[Fact]:
-        """The facts of the memory notes (current ones only, unless ``include_closed``)."""
+    def facts(self, *, include_closed: bool = False, as_of: dt.date | None = None) -> list[Fact]:
+        """The facts of the memory notes: current ones only, unless ``include_closed``.
+
+        With ``as_of``, the facts that held on that day (`Fact.valid_on`), as the notes know
+        them now; with ``include_closed`` too, also those closed by then."""
         facts = MemoryFolder(self.vault, self.signer).all_facts()
+        if as_of is not None:
+            return [f for f in facts if f.valid_on(as_of) or (include_closed and f.began(as_of))]
         return facts if include_closed else [f for f in facts if f.current]
 
     def summarizer(
@@ -231,6 +242,7 @@ class MemoryManager(MemoryControls):
             learned = self._learn(session, digest, memory, plan)
             self._summary(session, digest, learned, memory, plan)
             plan.sessions.append(session.id)
+        self._rename_old_summaries(memory, plan)
         plan.changes.update(memory.changes())
         # A fact deleted by hand leaves the summaries that listed it (a summary written anew
         # above, for a session consolidated again, already leaves it out).
@@ -338,6 +350,45 @@ class MemoryManager(MemoryControls):
                     plan.closed.append(closed)
         return learned
 
+    def _summary_path(
+        self, session_link: str, session_id: str, memory: MemoryFolder, plan: ConsolidationPlan
+    ) -> str:
+        """Where the summary of a session goes: its file name and ``-summary``, a name no
+        session file has (a link by file name to either stays unambiguous in Obsidian)."""
+        base = f"{memory.folder}/{SUMMARIES_FOLDER}/{Path(session_link).name}"
+        rel = f"{base}{SUMMARY_SUFFIX}.md"
+        if rel in plan.changes or self._held_by_another(rel, session_id, memory):
+            # Another session's file has the same name (in another folder): never share.
+            rel = f"{base}-{session_id}{SUMMARY_SUFFIX}.md"
+        return rel
+
+    def _held_by_another(self, rel: str, session_id: str, memory: MemoryFolder) -> bool:
+        """Whether a file other than this session's summary is at ``rel``."""
+        if not (self.vault.root / rel).exists():
+            return False
+        text = memory.read(rel)
+        return text is None or split_front_matter(text)[0].get("session_id") != session_id
+
+    def _rename_old_summaries(self, memory: MemoryFolder, plan: ConsolidationPlan) -> None:
+        """Summaries named exactly as their sessions (as older versions wrote them, which made
+        every ``[[file-name]]`` link ambiguous) move to their own name; their sessions'
+        ``summary`` link follows. Their text stays as it is."""
+        for session_id, (rel, front, _body) in sorted(memory.summaries.items()):
+            session_link = link_parts(str(front.get("session", "")))[0]
+            if not session_link or Path(rel).stem != Path(session_link).name:
+                continue
+            if rel in plan.changes or session_id in plan.sessions:
+                continue  # written anew above, under its new name
+            text = memory.read(rel)
+            if text is None:
+                continue
+            new = self._summary_path(session_link, session_id, memory, plan)
+            plan.changes[rel] = FileChange(rel, text, None)
+            plan.changes[new] = FileChange(new, memory.read(new), text)
+            plan.renamed[new] = rel
+            plan.links.append((session_id, wikilink(new)))
+            plan.notes.append(f"{rel}: renamed {new}, apart from its session's file name")
+
     def _summary(
         self,
         session: Session,
@@ -347,14 +398,18 @@ class MemoryManager(MemoryControls):
         plan: ConsolidationPlan,
     ) -> None:
         assert session.path is not None
-        session_link = self.vault.relative(session.path).removesuffix(".md")
-        stem = Path(session_link).name
+        session_link = link_target(self.vault.relative(session.path))
         existing = memory.summaries.get(session.id)
-        rel = existing[0] if existing else f"{memory.folder}/{SUMMARIES_FOLDER}/{stem}.md"
-        if existing is None and (rel in plan.changes or (self.vault.root / rel).exists()):
-            # Another session's file has the same name (in another folder): never share.
-            rel = f"{memory.folder}/{SUMMARIES_FOLDER}/{stem}-{session.id}.md"
-        before = memory.texts.get(rel) if existing else None
+        rel = (
+            existing[0] if existing else self._summary_path(session_link, session.id, memory, plan)
+        )
+        if existing is not None and Path(rel).stem == session.path.stem:
+            # Named as its session, as older versions did: it moves to its own name.
+            new = self._summary_path(session_link, session.id, memory, plan)
+            plan.changes[rel] = FileChange(rel, memory.texts.get(rel), None)
+            plan.renamed[new] = rel
+            rel = new
+        before = memory.read(rel) if existing or rel in plan.renamed else None
         body = render_summary_body(session.title, session_link, digest.summary, learned)
         front: dict[str, Any] = dict(existing[1]) if existing else {}
         edited = existing is not None and front.get("body_hash") != text_hash(existing[2])
@@ -365,7 +420,7 @@ class MemoryManager(MemoryControls):
         front.update(
             type="summary",
             session_id=session.id,
-            session=f"[[{session_link}]]",
+            session=wikilink(session_link),
             title=session.title,
             consolidated=now_utc().replace(microsecond=0),
             source_hash=messages_hash(session),
@@ -375,7 +430,7 @@ class MemoryManager(MemoryControls):
         if not edited:
             front["body_hash"] = text_hash(body)
         plan.changes[rel] = FileChange(rel, before, render_front_matter(front, body))
-        summary_link = f"[[{rel.removesuffix('.md')}]]"
+        summary_link = wikilink(rel)
         if session.front_matter.get("summary") != summary_link:
             plan.links.append((session.id, summary_link))
 
@@ -396,7 +451,9 @@ class MemoryManager(MemoryControls):
                     session_id,
                     exc,
                 )
-                changes.pop(link.removeprefix("[[").removesuffix("]]") + ".md", None)
+                new = link_parts(link)[0] + ".md"
+                changes.pop(new, None)
+                changes.pop(plan.renamed.get(new, ""), None)  # a renamed summary stays put
         write_changes(self.vault, changes, plan.state)
 
     def consolidate(

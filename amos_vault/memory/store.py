@@ -120,6 +120,11 @@ class MemoryFolder:
         }
         self.new_tombstones: list[Tombstone] = []
 
+    def read(self, rel: str) -> str | None:
+        """The text of the vault file ``rel`` as first read in this moment (None: absent or
+        unreadable)."""
+        return self._read(rel)
+
     def _read(self, rel: str) -> str | None:
         if rel not in self.texts:
             try:

@@ -9,6 +9,7 @@ loads the index, the model or the vault's files.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,13 +87,32 @@ class VaultClient:
         return answer["status"] if answer is not None else None
 
     # -- reading ---------------------------------------------------------------------------
-    def search(self, query: MemoryQuery, progress: Progress | None = None) -> dict[str, Any]:
+    def search(
+        self,
+        query: MemoryQuery,
+        progress: Progress | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> dict[str, Any]:
         """Hybrid search, in JSON form: ``mode``, ``notice``, ``hits``, ``served_by``.
 
         In-process, the index is brought up to date first (``progress`` sees it), and the
         answer also says how many changed files were indexed (``indexed``) or that another
         process holds the index, which is then searched as it is (``index_busy``).
+
+        With ``as_of``, the vault as it stood then is searched here, in-process (the daemon
+        keeps today's index): see `ActiveMirror.search`; the notice says which commit.
         """
+        if as_of is not None:
+            with self._engine_lock:
+                past = self.mirror.search(query, as_of=as_of)
+            return {
+                "mode": past.mode,
+                "notice": past.notice,
+                "hits": [hit.to_dict() for hit in past.hits],
+                "served_by": IN_PROCESS,
+                "indexed": 0,
+                "index_busy": False,
+            }
         answer = self.ask_daemon({"op": "search", "query": query_to_json(query)})
         if answer is not None:
             return {

@@ -121,6 +121,7 @@ class Daemon:
             "last_error": None,
         }
         self._failing = 0  # failed syncs in a row: the retry delay grows with it
+        self._sync_began = time.monotonic()
         self.errors: dict[str, str] = {}
         self._context_builder: Orchestrator | None = None
         # Called once the index is reconciled (the job scheduler starts here).
@@ -198,7 +199,7 @@ class Daemon:
 
     def _sync(self, paths: list[str] | None) -> None:
         assert self.engine is not None
-        started = time.monotonic()
+        started = self._sync_began = time.monotonic()
         try:
             report = self.engine.sync(
                 progress=self._log_progress if paths is None else None,
@@ -207,12 +208,14 @@ class Daemon:
                 should_stop=self.stop.is_set,
             )
         except LockTimeoutError:
+            self.state.pop("indexing", None)
             log.warning("the index is busy (another writer); retrying those changes")
             if paths and self.watcher is not None:
                 for path in paths:
                     self.watcher.queue.put(path)
             return
         except Exception as exc:  # logged and counted; the loop goes on
+            self.state.pop("indexing", None)
             self.state["failures"] += 1
             self._failing += 1
             delay = min(RETRY_MAX_SECONDS, 0.5 * 2.0 ** (self._failing - 1))
@@ -237,6 +240,7 @@ class Daemon:
         self._record(report, paths, time.monotonic() - started)
 
     def _record(self, report: SyncReport, paths: list[str] | None, seconds: float) -> None:
+        self.state.pop("indexing", None)
         self.state["syncs"] += 1
         self.state["files_indexed"] += report.files
         self.state["last_sync"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -256,8 +260,22 @@ class Daemon:
             )
 
     def _log_progress(self, done: int, total: int, report: SyncReport) -> None:
+        elapsed = time.monotonic() - self._sync_began
+        left = (total - done) * elapsed / done if done else None
+        self.state["indexing"] = {
+            "done": done,
+            "total": total,
+            "chunks": report.chunks,
+            "eta_seconds": round(left) if left is not None else None,
+        }
         if done == total or done % 640 == 0:
-            log.info("reconcile: %d/%d files, %d chunks", done, total, report.chunks)
+            log.info(
+                "reconcile: %d/%d files, %d chunks%s",
+                done,
+                total,
+                report.chunks,
+                f", about {left:.0f} s left" if left is not None and done < total else "",
+            )
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

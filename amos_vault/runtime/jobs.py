@@ -2,9 +2,9 @@
 on their schedule, `amosvault jobs run NAME` runs one now. Each returns one line saying what it
 did; a job that has nothing to do says so.
 
-A job that can take long (consolidation, retention) also takes a stop check, which it looks at
-between its units of work (a session, a batch): the daemon's SIGTERM ends it within seconds,
-and what it finished is kept.
+Every job takes a `JobControl`: a long one (consolidation, retention) looks at its stop check
+between its units of work (a session, a batch), so the daemon's SIGTERM ends it within seconds
+and what it finished is kept, and reports its progress there (`amosvault status` shows it).
 """
 
 from __future__ import annotations
@@ -31,32 +31,41 @@ def _never() -> bool:
     return False
 
 
+def _untracked(done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class JobControl:
+    """What a running job looks at between its units of work: whether to stop (keeping what
+    it finished), and where to report its progress (units done of units to do)."""
+
+    should_stop: StopCheck = _never
+    progress: Callable[[int, int], None] = _untracked
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
     help: str
-    run: Callable[[ActiveMirror], str]
+    work: Callable[[ActiveMirror, JobControl], str]
     schedule: Callable[[Settings], str]
-    # The same work, looking at a stop check between its units (None: the job is short).
-    run_stoppable: Callable[[ActiveMirror, StopCheck], str] | None = None
 
-    def run_until_stopped(self, mirror: ActiveMirror, should_stop: StopCheck) -> str:
-        """Run the job; a long one ends early (keeping what it finished) once asked to stop."""
-        if self.run_stoppable is None:
-            return self.run(mirror)
-        return self.run_stoppable(mirror, should_stop)
+    def run(self, mirror: ActiveMirror, control: JobControl | None = None) -> str:
+        """Run the job (to the end, unless ``control`` asks it to stop); one line of result."""
+        return self.work(mirror, control or JobControl())
 
 
-def consolidate(mirror: ActiveMirror, should_stop: StopCheck = _never) -> str:
+def consolidate(mirror: ActiveMirror, control: JobControl) -> str:
     """Summarize and mine the sessions that are due, a batch at a time (each batch written
     when done); a stop request leaves the rest for the next run."""
-    plan = mirror.memory.consolidate(should_stop=should_stop)
+    plan = mirror.memory.consolidate(should_stop=control.should_stop, progress=control.progress)
     if not plan.sessions and not plan.tombstoned and not plan.left:
         return "no session due"
     return plan.summary() + "".join(f"; {note}" for note in plan.notes)
 
 
-def commit(mirror: ActiveMirror) -> str:
+def commit(mirror: ActiveMirror, control: JobControl) -> str:
     """Commit the vault's settled changes when it is a git repository."""
     from amos_vault.admin.gitsync import commit_vault
 
@@ -69,7 +78,7 @@ def commit(mirror: ActiveMirror) -> str:
     return f"committed {report.commit}: {report.message.splitlines()[0]}" + waiting
 
 
-def retention(mirror: ActiveMirror, should_stop: StopCheck = _never) -> str:
+def retention(mirror: ActiveMirror, control: JobControl) -> str:
     """Archive long-completed sessions (when configured); delete leftover temp files."""
     settings = mirror.vault.settings.retention
     archived = 0
@@ -77,7 +86,7 @@ def retention(mirror: ActiveMirror, should_stop: StopCheck = _never) -> str:
     if settings.archive_completed_after_days > 0:
         cutoff = now_utc() - dt.timedelta(days=settings.archive_completed_after_days)
         for session in mirror.list_sessions(status="completed"):
-            if should_stop():
+            if control.should_stop():
                 break  # the rest are archived next time
             # The last message dates it: a summary link written later does not.
             stamps = [m.timestamp for m in session.messages if m.timestamp]
@@ -110,15 +119,8 @@ JOBS: dict[str, Job] = {
             "summaries and facts from settled sessions",
             consolidate,
             lambda s: s.consolidation.schedule,
-            consolidate,
         ),
         Job("commit", "git commit of the vault's changes", commit, lambda s: s.git.commit_schedule),
-        Job(
-            "retention",
-            "archiving and clean-up",
-            retention,
-            lambda s: s.retention.schedule,
-            retention,
-        ),
+        Job("retention", "archiving and clean-up", retention, lambda s: s.retention.schedule),
     )
 }

@@ -17,13 +17,14 @@ import datetime as dt
 import json
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.errors import StorageError
 from amos_vault.core.schedule import parse_schedule
 from amos_vault.files.vault import atomic_write
-from amos_vault.runtime.jobs import JOBS, Job
+from amos_vault.runtime.jobs import JOBS, Job, JobControl
 
 if TYPE_CHECKING:
     from amos_vault.mirror import ActiveMirror
@@ -50,6 +51,8 @@ class JobScheduler:
         self.startup_delay = startup_delay
         self.state_path = mirror.vault.amos_dir / STATE_FILE
         self._lock = threading.Lock()
+        # The job running now, with its progress (for `status`).
+        self.running: dict[str, dict[str, Any]] = {}
         self._scheduler: Any = None
 
     def _load(self) -> dict[str, Any]:
@@ -115,8 +118,10 @@ class JobScheduler:
         if self.stopping.is_set():
             return None  # shutting down: the job runs at its next time, after a restart
         started = dt.datetime.now(dt.UTC)
+        self.running[name] = {"started": started.isoformat(timespec="seconds")}
         try:
-            result, ok = job.run_until_stopped(self.mirror, self.stopping.is_set), True
+            control = JobControl(self.stopping.is_set, self._tracker(name))
+            result, ok = job.run(self.mirror, control), True
             log.info("job %s: %s", name, result)
         except StorageError as exc:  # disk full, read-only...: one clear line, no traceback
             result, ok = f"failed: {exc}", False
@@ -124,11 +129,30 @@ class JobScheduler:
         except Exception as exc:
             result, ok = f"failed: {exc}", False
             log.exception("job %s failed; it runs again at its next time", name)
+        finally:
+            self.running.pop(name, None)
         try:
             self.record(name, started, result, ok)
         except StorageError as exc:
             log.error("job %s: its result could not be kept: %s", name, exc)
         return result if ok else None
+
+    def _tracker(self, name: str) -> Callable[[int, int], None]:
+        """A progress callback that keeps the job's units done and to do, and an estimate
+        of the time left (from the rate so far), for `status`."""
+        began = time.monotonic()
+
+        def track(done: int, total: int) -> None:
+            elapsed = time.monotonic() - began
+            left = (total - done) * elapsed / done if done else None
+            self.running[name] = {
+                **self.running.get(name, {}),
+                "done": done,
+                "total": total,
+                "eta_seconds": round(left) if left is not None else None,
+            }
+
+        return track
 
     def record(self, name: str, started: dt.datetime, result: str, ok: bool) -> None:
         """Keep a job's last run in `.amos/jobs.json` (also for runs made from the CLI)."""
@@ -166,6 +190,7 @@ class JobScheduler:
                 "schedule": job.schedule(settings),
                 "next_run": next_runs.get(name),
                 **state.get(name, {}),
+                **({"running": dict(self.running[name])} if name in self.running else {}),
             }
             for name, job in self.jobs.items()
         }

@@ -129,7 +129,9 @@ class TeamReader(Protocol):
     def read_session(self, session: str, last: int | None = None) -> dict[str, Any]:
         """One session and its messages."""
 
-    def facts(self, include_closed: bool = False, fact_type: str | None = None) -> dict[str, Any]:
+    def list_facts(
+        self, as_of: str | None = None, include_closed: bool = False, type: str | None = None
+    ) -> dict[str, Any]:
         """Facts."""
 
 
@@ -265,7 +267,7 @@ def _routes(tools: TeamReader) -> list[Route]:
 
     async def facts(request: Request) -> Any:
         q = request.query_params
-        return lambda: tools.facts(q.get("all") in ("1", "true", "yes"), q.get("type"))
+        return lambda: tools.list_facts(None, q.get("all") in ("1", "true", "yes"), q.get("type"))
 
     def endpoint(read: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:

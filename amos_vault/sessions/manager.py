@@ -31,6 +31,7 @@ from amos_vault.core.errors import (
     SessionNotFoundError,
 )
 from amos_vault.files.integrity import Signer, sign_session
+from amos_vault.files.links import link_parts
 from amos_vault.files.sessionfile import (
     KINDS,
     Message,
@@ -246,12 +247,15 @@ class SessionManager:
         return sorted(p for p in folder.glob(f"**/*-{session_id[:4]}*.md") if p in listed)
 
     def resolve(self, ref: Session | str) -> Session:
-        """A session named by its id, a unique id prefix, or its file path."""
+        """A session named by its id, a unique id prefix, its file path, or a link to it
+        (``[[sessions/…/file]]``, or ``[[file]]`` as older versions wrote it)."""
         if isinstance(ref, Session):
             return ref
         ref = ref.strip()
         if not ref:
             raise InvalidInputError("no session named", hint="give a session id or file path")
+        if ref.startswith("[[") and ref.endswith("]]"):
+            ref = link_parts(ref)[0]
         if ref in self._ephemeral:
             return self._ephemeral[ref]
         if "/" in ref or "\\" in ref or ref.endswith(".md") or ref.startswith("."):
@@ -259,8 +263,11 @@ class SessionManager:
         try:
             return self.load(ref)
         except SessionNotFoundError:
-            pass  # not a whole id: try it as a prefix
+            pass  # not a whole id: try it as a prefix, then as a file name
         sessions, problems = self.scan()
+        named = [s for s in sessions if s.path is not None and s.path.stem == ref]
+        if len(named) == 1:
+            return named[0]
         matches = [s for s in [*sessions, *self._ephemeral.values()] if s.id.startswith(ref)]
         found = {s.id: s for s in matches}
         if len(found) == 1 and len(matches) > 1:
@@ -280,6 +287,8 @@ class SessionManager:
 
     def _load_path(self, ref: str) -> Session:
         path = self.vault.resolve_inside(ref)
+        if path.suffix != ".md" and not path.is_file():  # a link's target: no ``.md``
+            path = path.with_name(path.name + ".md")
         sessions_dir = self.vault.sessions_dir.resolve()
         if sessions_dir not in path.parents:
             raise SessionNotFoundError(
@@ -458,7 +467,7 @@ def _unchanged(path: Path, data: bytes) -> bool:
 
 
 def _wikilink(session: Session) -> str:
-    return f"[[{session.path.stem}]]" if session.path else session.id
+    return session.link if session.path else session.id
 
 
 def _clean_title(title: str) -> str:

@@ -19,6 +19,7 @@ from amos_vault.core.errors import (
     SessionStateError,
 )
 from amos_vault.files.integrity import sign_session
+from amos_vault.files.links import wikilink
 from amos_vault.files.sessionfile import (
     ROLES,
     Message,
@@ -92,9 +93,14 @@ class Session:
         return f"Session(id={self.id!r}, title={self.title!r}, status={self.status!r})"
 
     def link_to(self, message: Message) -> str:
-        """An Obsidian link to ``message``: ``[[file-name#^message-id]]``."""
-        stem = self.path.stem if self.path else self.id
-        return f"[[{stem}#{message.anchor}]]"
+        """An Obsidian link to ``message``: ``[[sessions/…/file#^message-id]]`` (the file's
+        path in the vault, so exactly one file answers it; see `amos_vault.files.links`)."""
+        return wikilink(self.relative_path or self.id, message.id)
+
+    @property
+    def link(self) -> str:
+        """An Obsidian link to the session's file: ``[[sessions/…/file]]``."""
+        return wikilink(self.relative_path or self.id)
 
     # -- changes ---------------------------------------------------------------------------
     def add_message(

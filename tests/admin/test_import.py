@@ -79,10 +79,12 @@ def test_chatgpt_branches_become_child_sessions_linked_from_the_fork(
     assert regenerated.title == "Lisbon / Porto trip ✈ (regenerated answer)"
     assert _texts(regenerated) == ["Cervejaria Ramiro, for seafood."]
     assert regenerated.parent_id == main.id
-    assert regenerated.parent == f"[[{main.path.stem}]]"
+    assert main.relative_path is not None
+    main_file = main.relative_path.removesuffix(".md")  # linked by its path in the vault
+    assert regenerated.parent == f"[[{main_file}]]"
     # It forks after the user's question, which the link points at.
     question = main.messages[0]
-    assert regenerated.front_matter["forked_at"] == f"[[{main.path.stem}#^{question.id}]]"
+    assert regenerated.front_matter["forked_at"] == f"[[{main_file}#^{question.id}]]"
 
     edited = sessions["chatgpt:conv-trip#u1e"]
     assert edited.title == "Lisbon / Porto trip ✈ (edited prompt)"

@@ -55,7 +55,7 @@ def test_semantic_match_without_shared_words(lisbon: ActiveMirror, embedder) -> 
     assert "sardines" in result.hits[0].text or "seafood" in result.hits[0].text
     top = result.hits[0]
     assert top.path.startswith("sessions/") and top.message_id.startswith("m-")
-    assert top.link == f"[[{Path(top.path).stem}#^{top.message_id}]]"
+    assert top.link == f"[[{top.path.removesuffix('.md')}#^{top.message_id}]]"
     assert (
         (lisbon.vault.root / top.path).read_text().splitlines()[top.line_start - 1].startswith("**")
     )
@@ -329,7 +329,8 @@ def test_notes_above_the_first_message_are_searchable(mirror: ActiveMirror, embe
     hits = engine.search(MemoryQuery("zebra31", k=3)).hits
     assert any(h.kind == "session" and h.path == "sessions/notes.md" for h in hits)
     full_text = SearchEngine(mirror.vault, mirror.cache_dir, use_model=False)
-    assert full_text.search(MemoryQuery("zebra31", k=1)).hits[0].kind == "session"
+    top = full_text.search(MemoryQuery("zebra31", k=1)).hits[0]
+    assert (top.kind, top.text, top.line_start) == ("note", "The zebra31 plan.", 8)
 
 
 def test_a_message_id_pasted_twice_still_finds_both_messages(
@@ -346,3 +347,34 @@ def test_a_message_id_pasted_twice_still_finds_both_messages(
         hits = engine.search(MemoryQuery(word, k=3, kinds=("message",))).hits
         assert any(word in hit.text for hit in hits), word
     assert engine.status()["vectors"] == engine.status()["chunks"] == 3
+
+
+def test_free_text_under_the_title_is_its_own_searchable_chunk(
+    lisbon: ActiveMirror, embedder
+) -> None:
+    # #17: text typed under a session's title, outside any message, was not searchable: it
+    # is a chunk of its own now, with the session's provenance and its own lines.
+    trip = lisbon.list_sessions(tag="travel")[0]
+    assert trip.path is not None
+    text = trip.path.read_text()
+    title_line = "# Trip to Lisbon\n"
+    typed = "Budget: 900 euros for the hotel.\nAsk Marta about the tram pass.\n\nPack a raincoat.\n"
+    trip.path.write_text(text.replace(title_line, title_line + "\n" + typed, 1))
+    lines = trip.path.read_text().splitlines()
+    engine = make_engine(lisbon, embedder)
+    engine.sync()
+    for query, wanted in (("tram pass", "Ask Marta"), ("what should I pack for rain", "raincoat")):
+        top = engine.search(MemoryQuery(query, k=3)).hits[0]
+        assert top.kind == "note" and wanted in top.text, (query, top)
+        assert top.session_id == trip.id and top.path == lisbon.vault.relative(trip.path)
+        assert top.title == "Trip to Lisbon"
+        shown = lines[top.line_start - 1 : top.line_end]
+        assert "\n".join(shown) == top.text
+    budget = engine.search(MemoryQuery("hotel budget euros", k=1, kinds=("note",))).hits[0]
+    assert (budget.line_start, budget.line_end) == (
+        lines.index("Budget: 900 euros for the hotel.") + 1,
+        lines.index("Ask Marta about the tram pass.") + 1,
+    )
+    # Only the session's scope: the free text is found with a session filter too.
+    only = engine.search(MemoryQuery("raincoat", k=5, sessions=(trip.id,))).hits
+    assert any(h.kind == "note" and "raincoat" in h.text for h in only)

@@ -71,8 +71,9 @@ def test_chat_writes_the_id_of_a_hand_typed_source_before_linking_to_it(
     assert done.returncode == 0, done.stderr
     chat = next(s for s in json.loads(run_cli("list", "--json").stdout) if s["title"] == "Ask")
     answer = json.loads(run_cli("show", chat["id"], "--json").stdout)["messages"][-1]
-    links = [link for link in answer["metadata"]["sources"] if link.startswith("[[bees#^")]
+    source = "[[sessions/bees#^"  # the file's path in the vault: exactly one file answers
+    links = [link for link in answer["metadata"]["sources"] if link.startswith(source)]
     assert links, answer["metadata"]["sources"]
-    message_id = links[0].removeprefix("[[bees#^").removesuffix("]]")
+    message_id = links[0].removeprefix(source).removesuffix("]]")
     header = notes.read_text().splitlines()[6]
     assert header == f"**user** · 2026-11-20 10:00:00Z ^{message_id}"  # the link resolves

@@ -27,6 +27,28 @@ def test_version_and_help_are_fast_and_import_nothing_heavy() -> None:
     assert version.returncode == 0 and version.stdout.startswith("amosvault, version ")
 
 
+def test_each_command_loads_only_its_module_and_the_map_of_commands_is_complete() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import amos_vault.interfaces.cli as cli\n"
+        "from amos_vault.interfaces.cli.app import COMMAND_MODULES, main\n"
+        "import click\n"
+        "ctx = click.Context(main)\n"
+        "main.get_command(ctx, 'search')\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('amos_vault.interfaces.cli.'))\n"
+        "print(loaded)\n"
+        "for info in pkgutil.iter_modules(cli.__path__):\n"
+        "    importlib.import_module('amos_vault.interfaces.cli.' + info.name)\n"
+        "defined = {name: c.callback.__module__ if c.callback else None\n"
+        "           for name, c in main.commands.items()}\n"
+        "print(sorted(set(defined) ^ set(COMMAND_MODULES)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, unmapped = out.stdout.splitlines()
+    assert loaded == "['amos_vault.interfaces.cli.app', 'amos_vault.interfaces.cli.search']"
+    assert unmapped == "[]", "every command is in COMMAND_MODULES, and nothing else"
+
+
 def test_a_whole_session_from_the_command_line(run_cli: RunCli, vault_root: Path) -> None:
     made = run_cli("new", "Plan the MVP", "--tag", "work", "--json")
     assert made.returncode == 0, made.stderr

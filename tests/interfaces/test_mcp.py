@@ -37,6 +37,7 @@ TOOLS = {
     "forget",
     "recent_activity",
     "import_export",
+    "list_facts",
 }
 
 
@@ -175,8 +176,8 @@ def test_search_returns_snippets_with_file_line_and_message_link(world: dict[str
     top = found["hits"][0]
     assert top["session_id"] == ids["trip"] and top["role"] == "assistant"
     assert "sardines" in top["snippet"]
-    stem = Path(top["path"]).stem
-    assert top["link"] == f"[[{stem}#^{top['message_id']}]]"
+    target = top["path"].removesuffix(".md")  # the vault path: exactly one file answers it
+    assert top["link"] == f"[[{target}#^{top['message_id']}]]"
     assert top["uri"] == f"amos://session/{ids['trip']}"
     header = (root / top["path"]).read_text(encoding="utf-8").splitlines()[top["line"] - 1]
     assert header.startswith("**assistant**") and header.endswith(f"^{top['message_id']}")
@@ -241,7 +242,8 @@ def test_sessions_are_written_to_the_vault_and_found_by_search(world: dict[str, 
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     for written in (question, answer):
-        assert written["link"] == f"[[{path.stem}#^{written['message_id']}]]"
+        target = made["path"].removesuffix(".md")
+        assert written["link"] == f"[[{target}#^{written['message_id']}]]"
         assert lines[written["line"] - 1].endswith(f"^{written['message_id']}")
     assert "an axolotl regrows whole limbs" in text
     # The library reads what the server wrote.

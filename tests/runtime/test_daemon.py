@@ -352,6 +352,15 @@ def test_sigterm_during_a_long_consolidation_exits_promptly_and_a_restart_carrie
     first = DaemonProcess(vault_root)
     first.wait_ready()
     wait_for(lambda: len(written()) >= 2, 120, "the first batch written")
+
+    def progress() -> dict[str, Any] | None:
+        jobs = (first.status() or {}).get("jobs") or {}
+        running = jobs.get("consolidate", {}).get("running") or {}
+        return running if running.get("done") else None
+
+    running = wait_for(progress, 60, "the consolidation's progress in status")
+    assert running["total"] == total and 0 < running["done"] < total
+    assert running["eta_seconds"] is not None
     stopping = time.monotonic()
     assert first.stop(signal.SIGTERM) == 0
     assert time.monotonic() - stopping < 10

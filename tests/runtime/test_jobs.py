@@ -140,7 +140,7 @@ def test_the_real_scheduler_fires_a_short_interval_job(mirror: ActiveMirror) -> 
     runs: list[float] = []
     fired = threading.Event()
 
-    def flaky(_mirror: ActiveMirror) -> str:
+    def flaky(_mirror: ActiveMirror, _control: object) -> str:
         runs.append(time.monotonic())
         if len(runs) == 1:
             raise RuntimeError("first run fails")
@@ -160,7 +160,7 @@ def test_the_real_scheduler_fires_a_short_interval_job(mirror: ActiveMirror) -> 
 
 
 def test_a_restarted_scheduler_waits_for_the_interval(mirror: ActiveMirror) -> None:
-    job = Job("hourly", "a test job", lambda m: "ran", lambda _settings: "every 1h")
+    job = Job("hourly", "a test job", lambda m, c: "ran", lambda _settings: "every 1h")
     last = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
     (mirror.vault.amos_dir / "jobs.json").write_text(
         json.dumps({"hourly": {"last_run": last.isoformat(), "ok": True, "result": "ran"}})
@@ -173,7 +173,7 @@ def test_a_restarted_scheduler_waits_for_the_interval(mirror: ActiveMirror) -> N
         scheduler.shutdown()
     assert abs((next_run - (last + dt.timedelta(hours=1))).total_seconds()) < 2
     # Off means not scheduled at all.
-    off = JobScheduler(mirror, {"off": Job("off", "", lambda m: "", lambda s: "off")})
+    off = JobScheduler(mirror, {"off": Job("off", "", lambda m, c: "", lambda s: "off")})
     off.start()
     try:
         assert off.status()["off"]["next_run"] is None
@@ -190,7 +190,7 @@ def test_every_job_has_a_valid_default_schedule() -> None:
 def test_runs_missed_while_asleep_are_coalesced_into_one(mirror: ActiveMirror) -> None:
     runs: list[float] = []
     job = Job(
-        "tick", "a test job", lambda m: str(runs.append(time.monotonic())), lambda s: "every 2s"
+        "tick", "a test job", lambda m, c: str(runs.append(time.monotonic())), lambda s: "every 2s"
     )
     scheduler = JobScheduler(mirror, {"tick": job}, startup_delay=0.5)
     scheduler.start()

@@ -51,7 +51,7 @@ def test_messages_are_stored_in_order_and_reloaded(mirror: ActiveMirror) -> None
     assert again.messages == (first, second)
     assert again.messages[1].metadata == {"model": "llama3.2", "tokens": 3}
     assert first.id != second.id and first.id.startswith("m-")
-    assert session.link_to(first) == f"[[{session.path.stem}#^{first.id}]]"  # type: ignore[union-attr]
+    assert session.link_to(first) == f"[[{session.relative_path[:-3]}#^{first.id}]]"  # type: ignore[index]
     assert f"^{first.id}" in session.path.read_text()  # type: ignore[union-attr]
     assert again.get_context() == [first, second]
 
@@ -97,7 +97,7 @@ def test_lineage_walks_to_the_root_and_cycles_are_errors(mirror: ActiveMirror) -
     child = mirror.create_session("Child", parent=root)
     grandchild = mirror.create_session("Grandchild", parent=child.id)
     assert [s.id for s in grandchild.lineage()] == [grandchild.id, child.id, root.id]
-    assert grandchild.front_matter["parent"] == f"[[{child.path.stem}]]"  # type: ignore[union-attr]
+    assert grandchild.front_matter["parent"] == f"[[{child.relative_path[:-3]}]]"  # type: ignore[index]
     with pytest.raises(LineageCycleError):
         mirror.link_sessions(root, grandchild)
     # A cycle made by hand is detected, not followed forever.

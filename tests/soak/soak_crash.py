@@ -187,22 +187,20 @@ def _daemon_child(marks_path: str, cli_args: list[str]) -> int:
     sessions.replace_file = announced(vault_mod.replace_file)  # type: ignore[attr-defined]
     sessions.write_new_file = announced(vault_mod.write_new_file)  # type: ignore[attr-defined]
     job = jobs_mod.JOBS["consolidate"]
-    original_run = job.run_until_stopped
+    original_work = job.work
 
-    def consolidate(mirror: Any, should_stop: Any = lambda: False) -> str:
+    def consolidate(mirror: Any, control: Any) -> str:
         mark("consolidate+")
         result = "failed"
         try:
-            result = original_run(mirror, should_stop)
+            result = original_work(mirror, control)
             return result
         finally:
             mark("consolidate-", json.dumps(result))
 
     import dataclasses
 
-    jobs_mod.JOBS["consolidate"] = dataclasses.replace(
-        job, run=consolidate, run_stoppable=consolidate
-    )
+    jobs_mod.JOBS["consolidate"] = dataclasses.replace(job, work=consolidate)
     mark("start", os.getpid())
     try:
         cli.main.main(args=cli_args, prog_name="amosvault")

@@ -29,6 +29,7 @@ from amos_vault.admin.importers.common import (
 )
 from amos_vault.core.errors import AmosError, ParseError, StorageError
 from amos_vault.files.integrity import CHECKSUM_KEY, session_checksum, sign_session
+from amos_vault.files.links import wikilink
 from amos_vault.files.sessionfile import (
     Message,
     SessionDocument,
@@ -244,7 +245,7 @@ class ConversationWriter:
         fork = _fork_anchor(branch, by_id, anchors)
         parent = fork[0] if fork else _parent_session(branch, of_branch)
         if parent is not None and parent.path is not None:
-            meta["parent"] = f"[[{parent.path.stem}]]"
+            meta["parent"] = parent.link
             meta["parent_id"] = parent.id
         first, last = plan.written[0].timestamp, plan.written[-1].timestamp
         created = first if branch.head is not None else conversation.created or first
@@ -256,7 +257,7 @@ class ConversationWriter:
         if branch.head is not None:
             meta[BRANCH_KEY] = branch.head
         if fork is not None and fork[0].path is not None:
-            meta[FORK_KEY] = f"[[{fork[0].path.stem}#^{fork[1]}]]"
+            meta[FORK_KEY] = wikilink(self.sessions.vault.relative(fork[0].path), fork[1])
         if self.dry_run:
             return None
         return self.sessions.write_new(meta, plan.written, created)

@@ -2,29 +2,10 @@
 library function.
 
 `app` holds the group itself (error handling, ``--vault`` before or after any command) and
-the helpers the groups share; importing the groups below registers their commands on it.
+the helpers the groups share. A command's module is imported when the command runs
+(`app.COMMAND_MODULES`), so a warm call loads only what it needs.
 """
 
-from amos_vault.interfaces.cli import (
-    answers,
-    importing,
-    memory,
-    runtime,
-    search,
-    sessions,
-    team,
-    vault,
-)
 from amos_vault.interfaces.cli.app import main
 
-__all__ = [
-    "answers",
-    "importing",
-    "main",
-    "memory",
-    "runtime",
-    "search",
-    "sessions",
-    "team",
-    "vault",
-]
+__all__ = ["main"]

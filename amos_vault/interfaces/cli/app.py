@@ -10,6 +10,7 @@ the commands that need them, so `amosvault --help` and `--version` stay fast.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import select
@@ -98,6 +99,19 @@ class AmosGroup(click.Group):
     group_class = type  # subgroups (daemon, jobs, service, model) are AmosGroups too
     command_class = VaultCommand
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, its module imported only for ``--help``."""
+        if self is main:
+            return sorted(set(self.commands) | set(COMMAND_MODULES))
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command ``name``, importing just the module that defines it: a warm
+        `amosvault search` loads the search commands, not the model or the scheduler."""
+        if self is main and name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(f"amos_vault.interfaces.cli.{COMMAND_MODULES[name]}")
+        return super().get_command(ctx, name)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.params.append(_vault_option())
@@ -140,6 +154,23 @@ class AmosGroup(click.Group):
                 f"unexpected {type(exc).__name__}: {exc}",
                 "this is a bug; rerun with AMOS_DEBUG=1 for the traceback and report it",
             )
+
+
+# Which module of this package defines each top-level command (a test holds it complete).
+COMMAND_MODULES = {
+    **dict.fromkeys(("context", "ask", "chat"), "answers"),
+    "import": "importing",
+    **dict.fromkeys(("consolidate", "facts", "remember", "forget"), "memory"),
+    **dict.fromkeys(("model", "daemon", "status", "service", "mcp", "jobs"), "runtime"),
+    **dict.fromkeys(("index", "search"), "search"),
+    **dict.fromkeys(("serve", "token"), "team"),
+    **dict.fromkeys(
+        ("new", "add", "show", "list", "pause", "resume", "complete", "archive", "link"),
+        "sessions",
+    ),
+    **dict.fromkeys(("export", "delete"), "sessions"),
+    **dict.fromkeys(("init", "doctor", "verify"), "vault"),
+}
 
 
 @click.group(cls=AmosGroup, context_settings={"help_option_names": ["-h", "--help"]})

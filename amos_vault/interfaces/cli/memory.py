@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import Any
 
 import click
 
-from amos_vault.interfaces.cli.app import SESSION, emit_json, main, open_mirror, refresh_index
+from amos_vault.interfaces.cli.app import (
+    SESSION,
+    UNTIL,
+    emit_json,
+    main,
+    open_mirror,
+    refresh_index,
+)
 
 
 def _print_diff(text: str) -> None:
@@ -73,7 +81,7 @@ def consolidate_command(
     if session_ref and not plan.sessions:
         click.echo(f"Session {session_ref} is already consolidated as it is now.")
         return
-    if not plan.sessions and not plan.tombstoned:
+    if not plan.sessions and not plan.tombstoned and not plan.renamed:
         hours = mirror.vault.settings.consolidation.idle_hours
         click.echo(
             "Nothing to consolidate: no session is completed or idle for "
@@ -93,13 +101,24 @@ def consolidate_command(
 @main.command("facts")
 @click.option("--all", "include_closed", is_flag=True, help="Include closed (superseded) facts.")
 @click.option("--type", "fact_type", type=click.Choice(["preference", "knowledge", "context"]))
+@click.option(
+    "--as-of",
+    "as_of",
+    type=UNTIL,
+    help="The facts that held on that day (YYYY-MM-DD), by their valid_from and valid_to.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def facts_command(
-    ctx: click.Context, include_closed: bool, fact_type: str | None, as_json: bool
+    ctx: click.Context,
+    include_closed: bool,
+    fact_type: str | None,
+    as_of: dt.datetime | None,
+    as_json: bool,
 ) -> None:
-    """List the facts in the memory notes."""
-    facts = open_mirror(ctx).memory.facts(include_closed=include_closed)
+    """List the facts in the memory notes (with --as-of DATE: those that held then)."""
+    day = as_of.astimezone(dt.UTC).date() if as_of else None
+    facts = open_mirror(ctx).memory.facts(include_closed=include_closed, as_of=day)
     facts = [f for f in facts if fact_type is None or f.type == fact_type]
     if as_json:
         emit_json(
@@ -112,6 +131,7 @@ def facts_command(
                     "sources": list(f.sources),
                     "first_seen": f.first_seen.isoformat() if f.first_seen else None,
                     "last_confirmed": f.last_confirmed.isoformat() if f.last_confirmed else None,
+                    "valid_from": f.valid_from.isoformat() if f.valid_from else None,
                     "valid_to": f.valid_to.isoformat() if f.valid_to else None,
                     "note": f.note,
                     "line": f.line,
@@ -120,11 +140,14 @@ def facts_command(
             ]
         )
         return
+    if not facts and day is not None:
+        click.echo(f"No fact held on {day}.")
+        return
     if not facts:
         click.echo("No facts yet: `amosvault consolidate` learns them from your sessions.")
         return
     for f in facts:
-        closed = f" (closed {f.valid_to})" if not f.current else ""
+        closed = f" (closed {f.valid_to})" if not (f.valid_on(day) if day else f.current) else ""
         click.echo(f"{f.id or '-':<11} {f.type:<10} {f.confidence:.2f}  {f.text}{closed}")
 
 

@@ -123,8 +123,28 @@ def _print_status(ctx: click.Context, as_json: bool) -> None:
         f"  last sync: {status['last_sync'] or 'never'}; queue: {status['queue']}; "
         f"queries served: {status['queries']}; failures: {status['failures']}"
     )
+    indexing = status.get("indexing")
+    if indexing:
+        click.echo(
+            f"  indexing: {indexing['done']}/{indexing['total']} files, "
+            f"{indexing['chunks']} chunks{_time_left(indexing.get('eta_seconds'))}"
+        )
+    for name, job in (status.get("jobs") or {}).items():
+        running = job.get("running") if isinstance(job, dict) else None
+        if running:
+            done = f": {running['done']}/{running['total']}" if "total" in running else ""
+            unit = " sessions" if name == "consolidate" and done else ""
+            left = _time_left(running.get("eta_seconds"))
+            click.echo(f"  job {name} running since {running['started']}{done}{unit}{left}")
     for path, error in sorted(status["errors"].items()):
         click.echo(f"  error: {path}: {error}")
+
+
+def _time_left(seconds: int | None) -> str:
+    """ ", about 3 min left" (nothing when unknown)."""
+    if seconds is None:
+        return ""
+    return f", about {seconds} s left" if seconds < 120 else f", about {seconds // 60} min left"
 
 
 @main.group("service")

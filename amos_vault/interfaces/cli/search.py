@@ -96,6 +96,13 @@ def index_command(ctx: click.Context, rebuild: bool, as_json: bool) -> None:
 @click.option("--until", type=UNTIL, help="Only chunks dated on or before.")
 @click.option("--tag", "tags", multiple=True, help="Only sessions with this tag (repeatable).")
 @click.option("--session", "session_ref", metavar=SESSION, help="Only this session.")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=UNTIL,
+    help="Search the vault as it stood then: its last git commit on or before (YYYY-MM-DD: "
+    "the end of that day).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def search_command(
@@ -107,9 +114,13 @@ def search_command(
     until: dt.datetime | None,
     tags: tuple[str, ...],
     session_ref: str | None,
+    as_of: dt.datetime | None,
     as_json: bool,
 ) -> None:
-    """Search the vault (full text and meaning); the index is updated first."""
+    """Search the vault (full text and meaning); the index is updated first.
+
+    With --as-of DATE, the vault is searched as its last git commit on or before DATE left it
+    (a vault that is not a git repository has no past to search, and says so)."""
     from amos_vault.index.query import NO_WORDS, MemoryQuery, has_words
 
     sessions = (load_session(ctx, session_ref).id,) if session_ref else ()
@@ -128,8 +139,8 @@ def search_command(
     else:
         # Through the daemon when one runs (warm model, no heavy imports here), else in-process.
         with index_progress(not as_json) as progress:
-            answer = client(ctx).search(request, progress)
-    if answer["served_by"] == "in-process":
+            answer = client(ctx).search(request, progress, as_of)
+    if answer["served_by"] == "in-process" and as_of is None:
         # The index's notes, said as it is brought up to date, not as part of the answer.
         print_notes([answer["notice"]] if answer["notice"] else ())
         answer["notice"] = None

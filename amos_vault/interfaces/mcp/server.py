@@ -36,7 +36,8 @@ DEFAULT_PORT = 8765
 INSTRUCTIONS = """\
 amos-vault is the user's long-term memory: past conversations (sessions) and memory notes,
 kept as Markdown files. Use search_memory to find what was said (each hit links to its message
-as [[file#^m-id]]), build_context for a ready context with provenance, read_session to read a
+as [[path#^m-id]]), list_facts for what is known about the user (as_of: on a past day),
+build_context for a ready context with provenance, read_session to read a
 conversation, and start_session / append_message to record one. remember_fact keeps a fact;
 forget removes a fact or a session. Sessions and memory notes are also resources
 (amos://session/<id>, amos://memory/<name>).
@@ -153,8 +154,9 @@ def _read_resource(read: Callable[[str], str], key: str) -> str:
 
 
 def build_server(tools: MemoryTools) -> VaultServer:
-    """The MCP server over ``tools``: one vault's (`VaultTools`: ten tools and two resource
-    templates) or the team database's (`TeamTools`: the five reading tools and sessions)."""
+    """The MCP server over ``tools``: one vault's (`VaultTools`: eleven tools and two
+    resource templates) or the team database's (`TeamTools`: the six reading tools and the
+    sessions as resources)."""
     server = VaultServer(tools)
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -172,13 +174,37 @@ def build_server(tools: MemoryTools) -> VaultServer:
         tags: Annotated[list[str], Field(description="Only sessions with all these tags.")] = [],  # noqa: B006
         since: Annotated[str | None, Field(description=f"Dated on or after ({DATE}).")] = None,
         until: Annotated[str | None, Field(description=f"Dated on or before ({DATE}).")] = None,
+        as_of: Annotated[
+            str | None,
+            Field(
+                description=f"Search the vault as it stood then ({DATE}): its last git commit "
+                "on or before; an error says so when the vault is not a git repository."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Search the vault's conversations and memory notes by words and meaning. Each hit
         gives the file, the line, a snippet, and a link to the exact message
-        ([[file#^m-id]])."""
+        ([[path#^m-id]])."""
         return _run(
-            lambda: tools.search(query, k, list(kinds), session, role, list(tags), since, until)
+            lambda: tools.search(
+                query, k, list(kinds), session, role, list(tags), since, until, as_of
+            )
         )
+
+    @server.tool(annotations=reading)
+    def list_facts(
+        as_of: Annotated[
+            str | None,
+            Field(description=f"The facts that held on that day ({DATE}); default: today."),
+        ] = None,
+        include_closed: Annotated[
+            bool, Field(description="Also facts closed (superseded) by then.")
+        ] = False,
+        type: Annotated[FactType | None, Field(description="Only facts of this kind.")] = None,
+    ) -> dict[str, Any]:
+        """The facts kept about the user (memory notes), each with its validity and the
+        messages it comes from: those true today, or on the day as_of names."""
+        return _run(lambda: tools.list_facts(as_of, include_closed, type))
 
     @server.tool(annotations=reading)
     def build_context(
@@ -259,7 +285,7 @@ def _add_writing_tools(server: VaultServer, tools: VaultTools) -> None:
         content: Annotated[str, Field(min_length=1, description="The message (Markdown).")],
     ) -> dict[str, Any]:
         """Append a message to an active session; it is written to the file at once, safely
-        alongside other writers. Returns its id, line and [[file#^m-id]] link."""
+        alongside other writers. Returns its id, line and [[path#^m-id]] link."""
         return _run(lambda: tools.append_message(session, role, content))
 
     @server.tool(annotations=adding)

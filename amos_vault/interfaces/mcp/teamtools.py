@@ -24,6 +24,15 @@ from amos_vault.runtime.teamserver import TeamMemory, current_identity
 SESSION_URI = "amos://session/{}"
 
 
+def _now_only(as_of: str | None) -> None:
+    """The team database holds memory as it is now: a past day is refused, not ignored."""
+    if as_of:
+        raise InvalidInputError(
+            "the team server holds memory as it is now, not as it was on a past day",
+            hint="leave out as_of (each vault's own server answers as_of from its git history)",
+        )
+
+
 def _stamp(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
         return value.isoformat(timespec="seconds")
@@ -66,8 +75,10 @@ class TeamTools:
         tags: list[str] | None = None,
         since: str | None = None,
         until: str | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
-        """Hybrid search over what the caller may see."""
+        """Hybrid search over what the caller may see, as it is now."""
+        _now_only(as_of)
         if not query.strip():
             raise InvalidInputError("the query is empty", hint="give the words to search for")
         unknown = [kind for kind in kinds or () if kind not in KINDS]
@@ -206,15 +217,18 @@ class TeamTools:
             )
         return {"sessions": listed}
 
-    def facts(self, include_closed: bool = False, fact_type: str | None = None) -> dict[str, Any]:
+    def list_facts(
+        self, as_of: str | None = None, include_closed: bool = False, type: str | None = None
+    ) -> dict[str, Any]:
         """Facts the caller may see (current ones only, unless ``include_closed``)."""
+        _now_only(as_of)
         rows = [
             row
             for row in self.memory.facts(current_identity())
             if (include_closed or row.get("status", "current") == "current")
-            and (fact_type is None or row.get("type") == fact_type)
+            and (type is None or row.get("type") == type)
         ]
-        return {"total": len(rows), "facts": rows}
+        return {"as_of": None, "total": len(rows), "facts": rows}
 
     # -- resources -------------------------------------------------------------------------
     def resources(self) -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any, Protocol
 
 from amos_vault.core.errors import AmosError, InvalidInputError
+from amos_vault.files.memorynote import Fact
 from amos_vault.files.sessionfile import Message
 from amos_vault.index.query import KINDS, MemoryQuery
 from amos_vault.interfaces.arguments import parse_date
@@ -43,8 +44,14 @@ class MemoryTools(Protocol):
         tags: list[str] | None = None,
         since: str | None = None,
         until: str | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
         """Hybrid search."""
+
+    def list_facts(
+        self, as_of: str | None = None, include_closed: bool = False, type: str | None = None
+    ) -> dict[str, Any]:
+        """The facts kept."""
 
     def context(self, question: str, session: str | None = None) -> dict[str, Any]:
         """The context a model would get, with provenance."""
@@ -109,8 +116,10 @@ class VaultTools:
         tags: list[str] | None = None,
         since: str | None = None,
         until: str | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
-        """Hybrid search; hits carry the file, line and a ``[[file#^m-id]]`` link."""
+        """Hybrid search; hits carry the file, line and a ``[[path#^m-id]]`` link. With
+        ``as_of``, over the vault as its last git commit on or before that date left it."""
         if not query.strip():
             raise InvalidInputError("the query is empty", hint="give the words to search for")
         unknown = [kind for kind in kinds or () if kind not in KINDS]
@@ -128,7 +137,7 @@ class VaultTools:
             until=parse_date(until, "until", end_of_day=True),
             role=role,
         )
-        answer = self.client.search(request)
+        answer = self.client.search(request, as_of=parse_date(as_of, "as_of", end_of_day=True))
         return {
             "query": query,
             "mode": answer["mode"],
@@ -237,8 +246,7 @@ class VaultTools:
         return max(stamps, default=dt.datetime.min.replace(tzinfo=dt.UTC))
 
     def _session_info(self, session: Session) -> dict[str, Any]:
-        stem = session.path.stem if session.path else session.id
-        return {**session.to_dict(), "uri": SESSION_URI.format(session.id), "link": f"[[{stem}]]"}
+        return {**session.to_dict(), "uri": SESSION_URI.format(session.id), "link": session.link}
 
     def _message(self, session: Session, message: Message) -> dict[str, Any]:
         return {**message.to_dict(), "line": message.line or None, "link": session.link_to(message)}
@@ -282,11 +290,35 @@ class VaultTools:
         """Keep a fact in the memory notes."""
         fact = self.mirror.memory.remember(text, type=type, confidence=confidence, source=source)
         self.client.wrote()
+        return self._fact(fact)
+
+    def list_facts(
+        self, as_of: str | None = None, include_closed: bool = False, type: str | None = None
+    ) -> dict[str, Any]:
+        """The facts of the memory notes: current ones, or with ``as_of`` those that held on
+        that day; ``include_closed`` adds the closed ones (closed by then, with ``as_of``)."""
+        when = parse_date(as_of, "as_of", end_of_day=True)
+        day = when.astimezone(dt.UTC).date() if when else None
+        facts = self.mirror.memory.facts(include_closed=include_closed, as_of=day)
+        chosen = [fact for fact in facts if type is None or fact.type == type]
+        return {
+            "as_of": day.isoformat() if day else None,
+            "total": len(chosen),
+            "facts": [self._fact(fact) for fact in chosen],
+        }
+
+    def _fact(self, fact: Fact) -> dict[str, Any]:
+        def day(value: dt.date | None) -> str | None:
+            return value.isoformat() if value else None
+
         return {
             "id": fact.id,
             "text": fact.text,
             "type": fact.type,
             "confidence": fact.confidence,
+            "valid_from": day(fact.valid_from or fact.first_seen),
+            "valid_to": day(fact.valid_to),
+            "sources": [f"[[{source}]]" for source in fact.sources],
             "note": fact.note,
             "uri": self._note_uri(fact.note),
         }
