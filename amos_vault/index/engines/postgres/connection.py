@@ -132,24 +132,22 @@ def database_error(exc: BaseException, url: str) -> DatabaseError:
 def database_errors(url: str) -> Iterator[None]:
     """Turn the driver's connection and operational errors into `DatabaseError`s."""
     psycopg = _import_driver()
+    from psycopg_pool import PoolTimeout
+
     try:
         yield
     except DatabaseError:
         raise
+    except PoolTimeout as exc:  # an OperationalError too: told apart first
+        raise DatabaseUnavailableError(
+            f"no connection to PostgreSQL at {_server(url)} within the timeout",
+            hint="check that the database server is up and accepts connections "
+            "(max_connections), then run the command again",
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise database_error(exc, url) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise database_error(exc, url) from exc
-    except Exception as exc:
-        from psycopg_pool import PoolTimeout
-
-        if isinstance(exc, PoolTimeout):
-            raise DatabaseUnavailableError(
-                f"no connection to PostgreSQL at {_server(url)} within the timeout",
-                hint="check that the database server is up and accepts connections "
-                "(max_connections), then run the command again",
-            ) from exc
-        raise
 
 
 def connect(url: str, timeout: float = 10.0) -> psycopg.Connection[Any]:
