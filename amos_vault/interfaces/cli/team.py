@@ -54,12 +54,14 @@ def _database(ctx: click.Context, url: str | None, *, pool_size: int = 2) -> Tea
 def serve_command(ctx: click.Context, host: str, port: int, url: str | None, pool: int) -> None:
     """Serve the team database: a JSON HTTP API (/api/...) and MCP over HTTP (/mcp), every
     request with a bearer token from `amosvault token create`."""
+    from amos_vault.core.environment import ollama_host_override
     from amos_vault.interfaces.mcp.server import build_server
-    from amos_vault.interfaces.mcp.teamtools import TeamTools
+    from amos_vault.interfaces.mcp.teamtools import TeamTools, team_answerer
     from amos_vault.runtime.teamserver import run_team_server, team_app
 
     database = _database(ctx, url, pool_size=pool)
-    tools = TeamTools(database.memory())
+    answerer = team_answerer(database.settings, ollama_host_override())
+    tools = TeamTools(database.memory(), answerer)
     app = team_app(tools, database.tokens, build_server(tools), host=host)
     click.echo(f"amos-vault team server at http://{host}:{port} (API /api/..., MCP /mcp)", err=True)
     try:

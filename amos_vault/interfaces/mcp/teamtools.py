@@ -15,13 +15,33 @@ from typing import Any
 from amos_vault.answer.context import build_context
 from amos_vault.answer.dialogue import get_engine
 from amos_vault.answer.orchestrator import Answerer
+from amos_vault.core.config import Settings
 from amos_vault.core.errors import InvalidInputError, SessionNotFoundError
 from amos_vault.index.query import KINDS, MemoryQuery
 from amos_vault.index.retrieval import SearchResult
 from amos_vault.interfaces.arguments import parse_date
+from amos_vault.llm.providers import LLMError, open_provider
 from amos_vault.runtime.teamserver import TeamMemory, current_identity
+from amos_vault.sessions.privacy import is_loopback
 
 SESSION_URI = "amos://session/{}"
+
+
+def team_answerer(settings: Settings, host: str | None = None) -> Answerer:
+    """The model of ``settings`` (``host`` overriding [llm] host) when it runs on this
+    machine; a model elsewhere would see people's private text, so the team server then
+    answers with the cited evidence."""
+    llm = settings.llm
+    where = host or llm.host
+    engine = get_engine(llm.engine)
+    if not is_loopback(where):
+        why = f"the team server sends no one's text to a model on another machine ({where})"
+        return Answerer(None, engine, settings, unavailable=why)
+    try:
+        provider = open_provider(llm.provider, where, llm.model, llm.timeout_seconds)
+    except LLMError as exc:
+        return Answerer(None, engine, settings, unavailable=exc.message)
+    return Answerer(provider, engine, settings)
 
 
 def _now_only(as_of: str | None) -> None:
@@ -55,7 +75,7 @@ class TeamTools:
     def __init__(self, memory: TeamMemory, answerer: Answerer | None = None) -> None:
         self.memory = memory
         self.settings = memory.settings
-        self.answerer = answerer
+        self.answerer = answerer or team_answerer(self.settings)
 
     def ping(self) -> None:
         """Raise when the database does not answer."""
@@ -123,10 +143,7 @@ class TeamTools:
         if not question.strip():
             raise InvalidInputError("the question is empty", hint="give the question to answer")
         context = build_context(question, self._search, self.settings.context)
-        answerer = self.answerer or Answerer(
-            None, get_engine(self.settings.llm.engine), self.settings
-        )
-        return answerer.generate(context).to_dict()
+        return self.answerer.generate(context).to_dict()
 
     def list_sessions(
         self,
