@@ -53,6 +53,7 @@ class Chunk:
     tags: tuple[str, ...] = ()
     timestamp: dt.datetime | None = None
     sources: tuple[str, ...] = ()  # a fact's source messages: "sessions/…/file#^m-…"
+    private: bool = False  # a fact marked `private: true`: it never leaves this machine
     key: int = field(init=False)
     hash: str = field(init=False)
 
@@ -244,6 +245,7 @@ def _fact_chunk(path: str, fact: Fact) -> Chunk:
         tags=(fact.type,),
         timestamp=dt.datetime.combine(seen, dt.time(), dt.UTC) if seen else None,
         sources=fact.sources,
+        private=dict(fact.extra).get("private") == "true",
     )
 
 

@@ -23,7 +23,7 @@ from amos_vault.index.engine import TermHits
 from amos_vault.index.query import Filters
 
 SCHEMA_VERSION = 2  # 2: facts store the messages they come from
-_RAW_FIELDS = (
+RAW_FIELDS = (
     "chunk_id",
     "path",
     "kind",
@@ -148,7 +148,7 @@ def _build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_unsigned_field("key", stored=True, indexed=True, fast=True)
     builder.add_unsigned_field("session_key", stored=True, fast=True)
-    for name in _RAW_FIELDS:
+    for name in RAW_FIELDS:
         builder.add_text_field(name, stored=True, tokenizer_name="raw")
     builder.add_text_field("sources", stored=True, tokenizer_name="raw")
     builder.add_text_field("title", stored=True, tokenizer_name="en_stem")
@@ -179,11 +179,17 @@ def analyze(text: str, drop: Iterable[str] = ()) -> list[str]:
     return list(dict.fromkeys(t for t in _ANALYZER.analyze(text) if t not in dropped))
 
 
+def analyze_tokens(text: str) -> list[str]:
+    """Every stemmed token of ``text`` in order, as the index stores it (stopwords kept)."""
+    return list(_ANALYZER.analyze(text))
+
+
 def _as_int(value: object) -> int:
     return value if type(value) is int else int(value) if isinstance(value, float) else 0
 
 
-def _stamp(value: dt.datetime | None) -> int:
+def stamp_of(value: dt.datetime | None) -> int:
+    """Seconds since 1970 (UTC when the time has no zone); 0 for no time."""
     if value is None:
         return 0
     return int((value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp())
@@ -234,7 +240,7 @@ class SearchIndex:
             doc = tantivy.Document()
             doc.add_unsigned("key", chunk.key)
             doc.add_unsigned("session_key", chunk.session_key)
-            for name in _RAW_FIELDS:
+            for name in RAW_FIELDS:
                 values = chunk.tags if name == "tags" else (getattr(chunk, name),)
                 for value in values:
                     if value:
@@ -244,7 +250,7 @@ class SearchIndex:
             doc.add_text("title", chunk.title)
             doc.add_text("text", chunk.text)
             doc.add_text("context", chunk.context_text)
-            doc.add_integer("timestamp", _stamp(chunk.timestamp))
+            doc.add_integer("timestamp", stamp_of(chunk.timestamp))
             doc.add_unsigned("line_start", chunk.line_start)
             doc.add_unsigned("line_end", chunk.line_end)
             writer.add_document(doc)
@@ -308,8 +314,8 @@ class SearchIndex:
                 self.schema,
                 "timestamp",
                 tantivy.FieldType.Integer,
-                _stamp(filters.since) if filters.since else None,
-                _stamp(filters.until) if filters.until else None,
+                stamp_of(filters.since) if filters.since else None,
+                stamp_of(filters.until) if filters.until else None,
             )
             clauses.append((Must, Q.const_score_query(span, 0.0)))
         return clauses

@@ -12,11 +12,12 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.errors import AmosError, StorageError, storage_errno, storage_error
 from amos_vault.files.vault import Vault
 from amos_vault.index.embeddings import Embedder, open_embedder
+from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
 from amos_vault.index.models import DEFAULT_MODEL_ID, EMBEDDING_DIM
@@ -30,6 +31,9 @@ from amos_vault.index.sync import (
     plan_changes,
 )
 from amos_vault.index.vectors import SidecarError, VectorStore
+
+if TYPE_CHECKING:
+    from amos_vault.index.engines.postgres.store import TeamIndex
 
 
 class SearchEngine:
@@ -64,7 +68,20 @@ class SearchEngine:
                     f"semantic search is off: {exc.message}; {exc.hint or ''} "
                     "(searching by full text only)".replace(" ;", ";")
                 )
-        self._open()
+        self.team: TeamIndex | None = None
+        self.vectors: VectorStore | None = None
+        if vault.settings.index.engine == "postgres":
+            self._open_team()
+        else:
+            self._open()
+
+    def _open_team(self) -> None:
+        """The team's PostgreSQL instead of the files under ``.amos/index/``."""
+        from amos_vault.index.engines.postgres.connection import database_url
+        from amos_vault.index.engines.postgres.store import TeamIndex
+
+        settings = self.vault.settings.index
+        self.team = TeamIndex(self.vault, self.embedder, database_url(settings), settings)
 
     def _open(self) -> None:
         # Opening never deletes anything: another process may be writing right now. Repairs
@@ -72,7 +89,7 @@ class SearchEngine:
         self._outdated = _stored_schema(self.folder / "files.json") not in (None, SCHEMA_VERSION)
         self.index = SearchIndex(None if self._outdated else self.folder / "tantivy")
         self.manifest = Manifest.load(self.folder / "files.json")
-        self.vectors: VectorStore | None = None
+        self.vectors = None
         self._open_vectors()
 
     def _open_vectors(self) -> None:
@@ -113,14 +130,17 @@ class SearchEngine:
                 target.unlink(missing_ok=True)
 
     @property
-    def engine(self) -> EmbeddedEngine:
+    def engine(self) -> IndexEngine:
         """The index and the vectors, as the engine the retriever and the sync path use."""
+        if self.team is not None:
+            return self.team.engine
         return EmbeddedEngine(self.index, self.vectors, self.guard)
 
     @property
     def mode(self) -> str:
         """``hybrid`` with a model, ``full-text`` without."""
-        return "hybrid" if self.vectors is not None else "full-text"
+        semantic = self.team.engine.semantic if self.team is not None else self.vectors is not None
+        return "hybrid" if semantic else "full-text"
 
     def sync(
         self,
@@ -133,6 +153,9 @@ class SearchEngine:
         """Bring the index up to date with the vault's files (one writer at a time; waits
         ``wait`` seconds for another writer, default sessions.lock_timeout_seconds, then
         raises `LockTimeoutError`). ``only`` limits the look to those vault-relative paths."""
+        if self.team is not None:
+            with self.vault.lock("index", wait):
+                return self.team.sync(progress, rebuild, only, should_stop)
         with self.vault.lock("index", wait):
             with self.guard:
                 if rebuild:
@@ -177,6 +200,11 @@ class SearchEngine:
             with self.guard:
                 self.vectors.commit()
 
+    def close(self) -> None:
+        """Let go of the database connections (the postgres engine; nothing to do else)."""
+        if self.team is not None:
+            self.team.close()
+
     def search(self, query: MemoryQuery) -> SearchResult:
         """Run ``query`` on the index as it is (call `sync` first for fresh results)."""
         notice = "; ".join(self.notices) or None
@@ -186,6 +214,16 @@ class SearchEngine:
 
     def status(self) -> dict[str, Any]:
         """Files and chunks indexed, the model, and files that were read as plain text."""
+        if self.team is not None:
+            model = self.embedder.model_id if self.embedder else None
+            return {
+                **self.team.status(),
+                "mode": self.mode,
+                "model": model,
+                "engine": "postgres",
+                "errors": {},
+                "notices": list(self.notices),
+            }
         errors = {rel: r.error for rel, r in self.manifest.files.items() if r.error}
         return {
             "files": len(self.manifest.files),
@@ -193,6 +231,7 @@ class SearchEngine:
             "vectors": len(self.vectors) if self.vectors is not None else 0,
             "mode": self.mode,
             "model": self.embedder.model_id if self.embedder else None,
+            "engine": "embedded",
             "errors": errors,
             "notices": list(self.notices),
         }

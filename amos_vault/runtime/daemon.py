@@ -297,10 +297,11 @@ class Daemon:
                 info[key] = {"error": str(exc)}
         if engine is not None:
             with engine.guard:
+                counts = engine.status()  # either engine: embedded or postgres
                 info.update(
-                    files=len(engine.manifest.files),
-                    chunks=engine.index.num_docs(),
-                    vectors=len(engine.vectors) if engine.vectors is not None else 0,
+                    files=counts["files"],
+                    chunks=counts["chunks"],
+                    vectors=counts["vectors"],
                     mode=engine.mode,
                     model=engine.embedder.model_id if engine.embedder else None,
                     notices=list(engine.notices),

@@ -164,6 +164,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("model", "daemon", "status", "service", "mcp", "jobs"), "runtime"),
     **dict.fromkeys(("index", "search"), "search"),
     **dict.fromkeys(("serve", "token"), "team"),
+    "db": "database",
     **dict.fromkeys(
         ("new", "add", "show", "list", "pause", "resume", "complete", "archive", "link"),
         "sessions",

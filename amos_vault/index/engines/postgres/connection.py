@@ -138,11 +138,11 @@ def database_errors(url: str) -> Iterator[None]:
         yield
     except DatabaseError:
         raise
-    except PoolTimeout as exc:  # an OperationalError too: told apart first
+    except PoolTimeout as exc:  # an OperationalError too: the pool found no live server
         raise DatabaseUnavailableError(
-            f"no connection to PostgreSQL at {_server(url)} within the timeout",
-            hint="check that the database server is up and accepts connections "
-            "(max_connections), then run the command again",
+            f"cannot reach PostgreSQL at {_server(url)} (no connection within the timeout)",
+            hint=f"start the database server (or wait for it to come back), or fix the host "
+            f"and port in {WHERE_URL}; then run the command again",
         ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise database_error(exc, url) from exc

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from amos_vault.core.errors import DatabaseError, DatabaseSchemaError
-from amos_vault.index.engines.postgres.connection import database_errors, first_line
+from amos_vault.index.engines.postgres.connection import connect, database_errors, first_line
 
 MIGRATIONS_FOLDER = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock key: "amos" in ASCII, so other applications' locks never collide.
@@ -156,6 +156,18 @@ def migrate(connection: Any, folder: Path = MIGRATIONS_FOLDER) -> list[Migration
                 (migration.version, migration.name),
             )
         return status.pending
+
+
+def migrate_database(url: str, timeout: float = 10.0) -> list[Migration]:
+    """Connect to ``url`` and apply what is pending (`amosvault db migrate`)."""
+    with connect(url, timeout) as connection:
+        return migrate(connection)
+
+
+def database_status(url: str, timeout: float = 10.0) -> MigrationStatus:
+    """Connect to ``url`` and read its migrations (`amosvault db status`)."""
+    with connect(url, timeout) as connection:
+        return migration_status(connection)
 
 
 def _url_of(connection: Any) -> str:
