@@ -9,19 +9,25 @@ identity is known; ``amos_request`` cannot read the tokens table at all.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.config import Settings
+from amos_vault.index.embeddings import Embedder
 from amos_vault.index.engines.postgres.connection import database_errors, open_pool
+from amos_vault.index.engines.postgres.engine import PostgresEngine
 from amos_vault.index.engines.postgres.migrations import migrate
 from amos_vault.index.query import MemoryQuery
-from amos_vault.index.retrieval import SearchResult
+from amos_vault.index.retrieval import Retriever, SearchResult
 from amos_vault.runtime.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+MAX_ENGINES = 1024  # identities whose engines are kept; past that the cache starts again
 
 
 class TeamDatabase:
@@ -99,20 +105,31 @@ class PostgresTeamMemory:
     def __init__(self, database: TeamDatabase) -> None:
         self.database = database
         self.settings = database.settings
-        self._embedder: Any = None
-        self._embedder_lock = threading.Lock()
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+        self._engines: dict[str, PostgresEngine] = {}
 
-    @contextlib.contextmanager
-    def _reading_as(self, identity: str) -> Iterator[Any]:
-        """A connection in a transaction that sees what ``identity`` may see, no more."""
-        with (
-            database_errors(self.database.url),
-            self.database.pool.connection() as connection,
-            connection.transaction(),
-        ):
-            connection.execute("SET LOCAL ROLE amos_request")
-            connection.execute("SELECT set_config('amos.identity', %s, true)", (identity,))
-            yield connection
+    def _engine(self, identity: str) -> PostgresEngine:
+        """The engine reading as ``identity`` (kept per identity: its counts are cached for
+        a few seconds, which is all the state a request leaves behind)."""
+        with self._lock:
+            engine = self._engines.get(identity)
+            if engine is None:
+                if len(self._engines) >= MAX_ENGINES:
+                    self._engines.clear()
+                engine = PostgresEngine(
+                    self.database.pool,
+                    self.database.url,
+                    identity,
+                    semantic=self.database.cache_dir is not None,
+                )
+                self._engines[identity] = engine
+            return engine
+
+    def _reading_as(self, identity: str) -> AbstractContextManager[Connection[Any]]:
+        """A read-only transaction that sees what ``identity`` may see, no more."""
+        reading: AbstractContextManager[Connection[Any]] = self._engine(identity).reading()
+        return reading
 
     def ping(self) -> None:
         """Raise `DatabaseUnavailableError` when the database does not answer."""
@@ -124,17 +141,12 @@ class PostgresTeamMemory:
 
     def search(self, identity: str, query: MemoryQuery) -> SearchResult:
         """Hybrid search over the chunks ``identity`` may see."""
-        from amos_vault.index.engines.postgres.engine import PostgresEngine
-        from amos_vault.index.retrieval import Retriever
+        engine = self._engine(identity)
+        return Retriever(engine, self._model(), self.settings.search).search(query)
 
-        with self._reading_as(identity) as connection:
-            engine = PostgresEngine.reading(connection, semantic=self._model() is not None)
-            retriever = Retriever(engine, self._model(), self.settings.search)
-            return retriever.search(query)
-
-    def _model(self) -> Any:
+    def _model(self) -> Embedder | None:
         """The embedding model (loaded once per process, shared by every request)."""
-        with self._embedder_lock:
+        with self._lock:
             if self._embedder is None and self.database.cache_dir is not None:
                 from amos_vault.index.embeddings import open_embedder
 

@@ -2,8 +2,9 @@
 `amosvault serve` subprocess on 127.0.0.1, real HTTP requests and a real MCP client over
 streamable HTTP, tokens made and revoked with the real `amosvault token` commands.
 
-Two identities, Ana and Ben, each with a vault: each sees their own text and what the other
-shared with the team, never the other's private text; a revoked token and no token are
+Two identities, Ana and Ben, each with a vault indexed into the database by the real sync
+path: each sees their own text and what the other shared with the team (``shared: team``),
+never the other's private text, through the JSON API and through MCP; a revoked token and no token are
 refused; a database restarted while the server answers gives 503 and then answers again.
 """
 
@@ -30,15 +31,11 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
-from amos_vault.admin.scaffold import init_vault
-from amos_vault.files.vault import Vault
-from amos_vault.index.engines.postgres.connection import connect
-from amos_vault.index.engines.postgres.migrations import migrate
-from amos_vault.index.sync import chunk_file, indexed_files
-from amos_vault.mirror import ActiveMirror
+from amos_vault.files.identity import load_identity
 from amos_vault.runtime.tokens import secret_hash
 from tests.conftest import wait_for
 from tests.postgres import PostgresCluster
+from tests.team.conftest import TeamVault, share
 
 ANA_SECRET = "Ana's garage door code is 4711, keep it between us."
 BEN_SECRET = "Ben's salary talk with Bluebird is on Friday, nobody else may know."
@@ -61,62 +58,6 @@ def amosvault(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
         env=dict(os.environ),
         stdin=subprocess.DEVNULL,
     )
-
-
-def make_vault(root: Path, name: str, key_dir: Path, sessions: list[tuple[str, str]]) -> str:
-    """A vault of ``name`` with one session per (title, text); its identity id."""
-    init_vault(root, name, key_dir)
-    mirror = ActiveMirror(root, key_dir=key_dir)
-    for title, text in sessions:
-        mirror.create_session(title).add_message("user", text)
-    assert mirror.identity is not None
-    return mirror.identity.identity_id
-
-
-def load_vault(url: str, root: Path, owner: str, shared: tuple[str, ...] = ()) -> None:
-    """Write a vault's chunks into the team database as their owner (titles in ``shared``:
-    shared with the team), through the request role and its row-level security."""
-    vault = Vault.open(root)
-    with psycopg.connect(url) as connection, connection.transaction():
-        connection.execute("SET LOCAL ROLE amos_request")
-        connection.execute("SELECT set_config('amos.identity', %s, true)", (owner,))
-        connection.execute("SELECT set_config('amos.vault', %s, true)", (owner,))
-        for rel, path in indexed_files(vault).items():
-            chunks, _error = chunk_file(vault, rel, path.read_bytes())
-            for c in chunks:
-                connection.execute(
-                    "INSERT INTO chunks (vault_id, key, owner, shared, chunk_id, kind, path,"
-                    " session_key, session_id, message_id, status, role, author, tags, sources,"
-                    " title, text, stamp, line_start, line_end, content_hash, context_terms,"
-                    " own_terms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                    " %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('english', %s),"
-                    " to_tsvector('english', %s))",
-                    (
-                        owner,
-                        c.key,
-                        owner,
-                        c.title in shared,
-                        c.chunk_id,
-                        c.kind,
-                        c.path,
-                        c.session_key,
-                        c.session_id,
-                        c.message_id,
-                        c.status,
-                        c.role,
-                        c.author,
-                        list(c.tags),
-                        list(c.sources),
-                        c.title,
-                        c.text,
-                        int(c.timestamp.timestamp()) if c.timestamp else 0,
-                        c.line_start,
-                        c.line_end,
-                        c.hash,
-                        c.context_text,
-                        c.text,
-                    ),
-                )
 
 
 class TeamServer:
@@ -178,32 +119,38 @@ def create_token(url: str, identity: str, name: str = "") -> str:
 
 
 @pytest.fixture
-def team(postgres_url: str, tmp_path: Path, user_dirs: Path) -> Iterator[dict[str, Any]]:
-    """Ana's and Ben's vaults in one database, a token each, and a running server."""
-    with connect(postgres_url) as connection:
-        migrate(connection)
-    ana = make_vault(
-        tmp_path / "ana", "Ana", user_dirs, [("Garage", ANA_SECRET), ("Lunch", "Ana ate soup.")]
-    )
-    ben = make_vault(
-        tmp_path / "ben",
-        "Ben",
-        user_dirs,
-        [("Salary", BEN_SECRET), ("Deploy rules", BEN_SHARED)],
-    )
-    (tmp_path / "ana" / "memory" / "people.md").write_text(
+def team(team_vault: TeamVault, postgres_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Ana's and Ben's vaults indexed into one database by the real sync path (with the real
+    embedding model), a token each, and a running server."""
+    ana, ben = team_vault("ana"), team_vault("ben")
+    ana.create_session("Garage").add_message("user", ANA_SECRET)
+    ana.create_session("Lunch").add_message("user", "Ana ate soup at the Bluebird cafe.")
+    (ana.vault.memory_dir / "people.md").write_text(
         "# People\n\n- Ana prefers green tea in the morning.\n", encoding="utf-8"
     )
-    load_vault(postgres_url, tmp_path / "ana", ana)
-    load_vault(postgres_url, tmp_path / "ben", ben, shared=("Deploy rules",))
+    ben.create_session("Salary").add_message("user", BEN_SECRET)
+    deploy = ben.create_session("Deploy rules")
+    deploy.add_message("user", BEN_SHARED)
+    share(deploy)
+    for mirror in (ana, ben):
+        report = mirror.index()
+        assert not report.errors, report.errors
+    ana_id = load_identity(ana.vault.identity_path).identity_id
+    ben_id = load_identity(ben.vault.identity_path).identity_id
     tokens = {
-        "ana": create_token(postgres_url, ana, "ana laptop"),
-        "ben": create_token(postgres_url, ben),
+        "ana": create_token(postgres_url, ana_id, "ana laptop"),
+        "ben": create_token(postgres_url, ben_id),
     }
     server = TeamServer(postgres_url, tmp_path / "serve.log")
     try:
         server.wait_ready()
-        yield {"server": server, "url": postgres_url, "ana": ana, "ben": ben, "tokens": tokens}
+        yield {
+            "server": server,
+            "url": postgres_url,
+            "ana": ana_id,
+            "ben": ben_id,
+            "tokens": tokens,
+        }
     finally:
         server.stop()
 
@@ -237,6 +184,41 @@ def test_each_identity_sees_its_own_and_shared_text_never_the_others(team: dict[
     assert status == 200 and facts["facts"] == []
 
 
+def test_search_context_and_ask_answer_from_what_the_token_may_see(team: dict[str, Any]) -> None:
+    server, tokens = team["server"], team["tokens"]
+    status, found, _ = server.call("POST", "/api/search", tokens["ana"], {"query": "Bluebird"})
+    assert status == 200, found
+    assert found["mode"] == "hybrid" and found["identity"] == team["ana"]
+    hits = [hit["text"] for hit in found["hits"]]
+    assert BEN_SHARED in hits and "Ana ate soup at the Bluebird cafe." in hits
+    assert BEN_SECRET not in json.dumps(found)
+    status, found, _ = server.call("POST", "/api/search", tokens["ben"], {"query": "Bluebird"})
+    assert status == 200 and BEN_SECRET in [hit["text"] for hit in found["hits"]]
+    assert "soup" not in json.dumps(found)
+
+    question = {"question": "What is happening with Bluebird?"}
+    status, context, _ = server.call("POST", "/api/context", tokens["ana"], question)
+    assert status == 200 and any(p["text"] == BEN_SHARED for p in context["pieces"])
+    assert BEN_SECRET not in json.dumps(context)
+    status, answer, _ = server.call("POST", "/api/ask", tokens["ana"], question)
+    assert status == 200 and answer["engine"] == "extractive" and answer["notice"]
+    assert BEN_SHARED in answer["answer"] and BEN_SECRET not in json.dumps(answer)
+
+    # Bad input: one line saying what to do, never a traceback.
+    for body, words in (
+        ({"query": ""}, "the query is empty"),
+        ({"query": "x", "k": 0}, "'k' must be a whole number"),
+        ({"query": "x", "kinds": ["poem"]}, "unknown kind"),
+    ):
+        status, refused, raw = server.call("POST", "/api/search", tokens["ana"], body)
+        assert status == 400 and words in refused["error"], raw
+    request = urllib.request.Request(server.base + "/api/search", data=b"{not json", method="POST")
+    request.add_header("Authorization", f"Bearer {tokens['ana']}")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=30)
+    assert raised.value.code == 400 and "not JSON" in json.loads(raised.value.read())["error"]
+
+
 def test_mcp_over_http_answers_as_the_tokens_identity(team: dict[str, Any]) -> None:
     server, tokens = team["server"], team["tokens"]
 
@@ -259,6 +241,8 @@ def test_mcp_over_http_answers_as_the_tokens_identity(team: dict[str, Any]) -> N
                 read_text = "".join(
                     b.text for b in read_result.content if isinstance(b, TextContent)
                 )
+                searched = await session.call_tool("search_memory", {"query": "Bluebird"})
+                read_text += "".join(b.text for b in searched.content if isinstance(b, TextContent))
         return tools, body, read_text
 
     tools, ana, read = anyio.run(listed, tokens["ana"])
@@ -272,9 +256,10 @@ def test_mcp_over_http_answers_as_the_tokens_identity(team: dict[str, Any]) -> N
         "recent_activity",
     }
     assert "Garage" in ana and "Deploy rules" in ana and "Salary" not in ana
-    assert BEN_SHARED in read
-    _tools, ben, _read = anyio.run(listed, tokens["ben"])
+    assert BEN_SHARED in read and BEN_SECRET not in read
+    _tools, ben, read = anyio.run(listed, tokens["ben"])
     assert "Salary" in ben and "Garage" not in ben and "Lunch" not in ben
+    assert BEN_SECRET in read and "soup" not in read
 
 
 def test_no_token_or_a_refused_one_is_401_with_what_to_do(team: dict[str, Any]) -> None:
@@ -331,3 +316,7 @@ def test_database_restart_while_serving_gives_503_then_recovers(
     assert server.proc.poll() is None
     status, listing, _ = server.call("GET", "/api/sessions", token)
     assert texts(listing) == ["Deploy rules", "Garage", "Lunch"]
+    # Restarted between two requests: the pool checks each connection before use, so the
+    # next request does not even see it.
+    postgres_cluster.restart()
+    assert server.call("POST", "/api/search", token, {"query": "garage"})[0] == 200
