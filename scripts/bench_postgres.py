@@ -1,7 +1,7 @@
 """The PostgreSQL engine and the team server under measurement, on a real PostgreSQL.
 
-  1. Ingest: N synthetic chunks (words drawn from a fixed vocabulary, unit vectors around
-     a few hundred topics) written through the engine's own write path (`PostgresEngine`:
+  1. Ingest: N synthetic chunks (12 words each, drawn Zipf-like from 5,000, unit vectors
+     around a few hundred topics) written through the engine's own write path (`PostgresEngine`:
      add_chunks, set_vector, commit, in batches). Rows per second, the HNSW index built as
      rows arrive.
   2. ANN recall: for sample query vectors, the HNSW top 10 against an exact scan.
@@ -38,11 +38,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from amos_vault.index.engines.postgres.engine import PostgresEngine  # noqa: E402
 from bench_daemon import percentile  # noqa: E402
 
 from amos_vault.index.chunks import Chunk  # noqa: E402
 from amos_vault.index.engines.postgres.connection import connect, open_pool  # noqa: E402
+from amos_vault.index.engines.postgres.engine import PostgresEngine  # noqa: E402
 from amos_vault.index.engines.postgres.migrations import migrate  # noqa: E402
 
 IDENTITY = "mdna_usr_bench000000000001"
@@ -111,6 +111,7 @@ WORDS = [
     "birthday",
     "gift",
 ]
+VOCABULARY = 5000
 QUERIES = [
     "when is the next deploy of the release",
     "what did we decide about the budget and the invoice",
@@ -129,11 +130,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def vocabulary() -> tuple[list[str], np.ndarray]:
+    """Words and their probabilities: Zipf-like over VOCABULARY words, the real words (those
+    the queries use) spread evenly over the ranks, pseudo-words filling the rest, so a query
+    word matches a realistic share of chunks (common ones many, rare ones few)."""
+    words = [f"w{n:04d}" for n in range(VOCABULARY)]
+    step = VOCABULARY // len(WORDS)
+    for n, word in enumerate(WORDS):
+        words[n * step + step // 2] = word
+    weights = 1.0 / (np.arange(VOCABULARY) + 10.0)
+    return words, weights / weights.sum()
+
+
 def synthetic_chunks(start: int, count: int, rng: np.random.Generator) -> list[Chunk]:
+    words, odds = VOCABULARY_WORDS
     chunks = []
     for n in range(start, start + count):
-        words = rng.choice(len(WORDS), 12)
-        text = " ".join(WORDS[w] for w in words)
+        text = " ".join(words[w] for w in rng.choice(len(words), 12, p=odds))
         session = n // 20
         chunks.append(
             Chunk(
@@ -154,6 +167,9 @@ def synthetic_chunks(start: int, count: int, rng: np.random.Generator) -> list[C
             )
         )
     return chunks
+
+
+VOCABULARY_WORDS = vocabulary()
 
 
 def topic_vectors(rng: np.random.Generator) -> np.ndarray:

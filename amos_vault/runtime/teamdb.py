@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.config import Settings
 from amos_vault.index.embeddings import Embedder
-from amos_vault.index.engines.postgres.connection import database_errors, open_pool
+from amos_vault.index.engines.postgres.connection import connect, database_errors, open_pool
 from amos_vault.index.engines.postgres.engine import PostgresEngine
 from amos_vault.index.engines.postgres.migrations import migrate
 from amos_vault.index.query import MemoryQuery
@@ -52,14 +52,11 @@ class TeamDatabase:
     ) -> TeamDatabase:
         """Connect (one-line `DatabaseError`s when it cannot) and bring the schema up to
         date (the numbered migrations, under their lock)."""
-        pool = open_pool(url, pool_size, timeout)
-        try:
-            with pool.connection() as connection:
-                migrate(connection)
-        except BaseException:
-            pool.close()
-            raise
-        return cls(url, pool, settings or Settings(), cache_dir)
+        # Migrated first, on a connection of its own: the pool's connections need the
+        # `vector` extension, which the first migration creates.
+        with connect(url, timeout) as connection:
+            migrate(connection)
+        return cls(url, open_pool(url, pool_size, timeout), settings or Settings(), cache_dir)
 
     def memory(self) -> PostgresTeamMemory:
         """What each identity may read, for the team server."""

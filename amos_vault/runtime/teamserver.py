@@ -136,6 +136,7 @@ class TeamReader(Protocol):
 
 
 Handler = Callable[[Request], Awaitable[Any]]
+MAX_BODY = 256 * 1024  # bytes of a request's JSON body: a query or a question, not a file
 
 
 def error_response(status: int, message: str, hint: str | None = None) -> JSONResponse:
@@ -188,9 +189,16 @@ class Authenticate:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = bytearray()
+    async for part in request.stream():
+        raw += part
+        if len(raw) > MAX_BODY:
+            raise AmosError(
+                f"bad request: the body is over {MAX_BODY // 1024} KiB",
+                hint="send a shorter query or question",
+            )
     try:
-        data = json.loads(raw or b"{}")
+        data = json.loads(bytes(raw) or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise AmosError(
             "bad request: the body is not JSON", hint='send a JSON object, e.g. {"query": ...}'

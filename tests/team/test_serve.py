@@ -4,8 +4,9 @@ streamable HTTP, tokens made and revoked with the real `amosvault token` command
 
 Two identities, Ana and Ben, each with a vault indexed into the database by the real sync
 path: each sees their own text and what the other shared with the team (``shared: team``),
-never the other's private text, through the JSON API and through MCP; a revoked token and no token are
-refused; a database restarted while the server answers gives 503 and then answers again.
+never the other's private text, through the JSON API and through MCP; a revoked token and
+no token are refused; a database restarted while the server answers gives 503 and then
+answers again.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def test_search_context_and_ask_answer_from_what_the_token_may_see(team: dict[st
         ({"query": ""}, "the query is empty"),
         ({"query": "x", "k": 0}, "'k' must be a whole number"),
         ({"query": "x", "kinds": ["poem"]}, "unknown kind"),
+        ({"query": "x" * 300_000}, "the body is over 256 KiB"),
     ):
         status, refused, raw = server.call("POST", "/api/search", tokens["ana"], body)
         assert status == 400 and words in refused["error"], raw
@@ -320,3 +322,41 @@ def test_database_restart_while_serving_gives_503_then_recovers(
     # next request does not even see it.
     postgres_cluster.restart()
     assert server.call("POST", "/api/search", token, {"query": "garage"})[0] == 200
+
+
+def test_token_commands_say_what_to_do(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = amosvault(
+        "token",
+        "create",
+        "--url",
+        postgres_url,
+        "--identity",
+        "mdna_usr_a",
+        "--name",
+        "ci",
+        "--json",
+    )
+    assert first.returncode == 0, first.stderr
+    made = json.loads(first.stdout)
+    assert made["secret"].startswith("amv_") and made["identity"] == "mdna_usr_a"
+    create_token(postgres_url, "mdna_usr_b", "ci")
+    twice = amosvault("token", "revoke", "--url", postgres_url, "ci")
+    assert twice.returncode == 1 and "2 tokens are named 'ci'" in twice.stderr
+    assert "by its id" in twice.stderr
+    assert amosvault("token", "revoke", "--url", postgres_url, made["id"]).returncode == 0
+    again = amosvault("token", "revoke", "--url", postgres_url, made["id"])
+    assert again.returncode == 0  # revoking twice changes nothing
+    unknown = amosvault("token", "revoke", "--url", postgres_url, "t-00000000")
+    assert unknown.returncode == 1 and "token list" in unknown.stderr
+    listed = amosvault("token", "list", "--url", postgres_url)
+    assert "revoked" in listed.stdout and "live" in listed.stdout
+    assert made["secret"] not in listed.stdout
+    blank = amosvault("token", "create", "--url", postgres_url, "--identity", " ")
+    assert blank.returncode == 1 and "--identity" in blank.stderr
+
+    monkeypatch.delenv("AMOS_DATABASE_URL", raising=False)
+    nowhere = amosvault("token", "list")
+    assert nowhere.returncode == 1 and "AMOS_DATABASE_URL" in nowhere.stderr
+    down = amosvault("serve", "--url", "postgresql://amos:secret@127.0.0.1:1/amos")
+    assert down.returncode == 1 and "cannot reach PostgreSQL" in down.stderr
+    assert "secret" not in down.stderr and "Traceback" not in down.stderr
