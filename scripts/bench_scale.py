@@ -31,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from amos_vault.admin.scaffold import init_vault
 from amos_vault.core.environment import user_cache_dir
@@ -171,26 +173,21 @@ print(json.dumps({"p50": statistics.median(times), "p95": times[int(0.95 * (len(
 """
 
 
-def write_synthetic(root: Path, chunks: int, cache: Path, key_dir: Path) -> dict:
-    """Fill the vault's index with ``chunks`` generated chunks, straight through the engine
-    (sessions of 12 messages; vectors near real embeddings of generated messages)."""
+def synthetic_batches(embedder: Any, chunks: int, batch: int) -> Iterator[tuple[list[Any], Any]]:
+    """``chunks`` generated message chunks in batches, with their vectors: sessions of 12
+    messages; each vector a real embedding of a generated message plus noise, so they
+    cluster as real ones do."""
     import numpy as np
 
     from amos_vault.index.chunks import Chunk
-    from amos_vault.index.sync import FileRecord
 
-    init_vault(root, "Bench", key_dir)
-    engine = SearchEngine(Vault.open(root), cache)
-    assert engine.embedder is not None and engine.vectors is not None, engine.notices
     rng = random.Random(5)
     noise = np.random.default_rng(5)
     topics = list(TOPICS)
     bases = [(topic, message_text(rng, topic, "user")) for topic in topics for _ in range(64)]
-    base_vectors = engine.embedder.embed([text for _topic, text in bases])
+    base_vectors = embedder.embed([text for _topic, text in bases])
     start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    batch = max(50_000, chunks // 4)
     written = 0
-    started = time.perf_counter()
     while written < chunks:
         size = min(batch, chunks - written)
         picks = noise.integers(0, len(bases), size)
@@ -198,7 +195,6 @@ def write_synthetic(root: Path, chunks: int, cache: Path, key_dir: Path) -> dict
             (size, base_vectors.shape[1])
         ).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        records: dict[str, list[int]] = {}
         batch_chunks = []
         for offset in range(size):
             number = written + offset
@@ -208,26 +204,46 @@ def write_synthetic(root: Path, chunks: int, cache: Path, key_dir: Path) -> dict
             text = message_text(rng, topic, role)
             when = start + dt.timedelta(minutes=37 * session, seconds=turn)
             path = f"sessions/synthetic/{session:07d}.md"
-            chunk = Chunk(
-                f"message:{path}#m-{turn:08x}",
-                "message",
-                path,
-                text,
-                text,
-                text,
-                turn + 1,
-                turn + 1,
-                title=f"{topic.capitalize()} chat {session}",
-                session_id=f"{session:012x}",
-                message_id=f"m-{turn:08x}",
-                role=role,
-                author=role,
-                tags=(topic,),
-                timestamp=when,
+            batch_chunks.append(
+                Chunk(
+                    f"message:{path}#m-{turn:08x}",
+                    "message",
+                    path,
+                    text,
+                    text,
+                    text,
+                    turn + 1,
+                    turn + 1,
+                    title=f"{topic.capitalize()} chat {session}",
+                    session_id=f"{session:012x}",
+                    message_id=f"m-{turn:08x}",
+                    role=role,
+                    author=role,
+                    tags=(topic,),
+                    timestamp=when,
+                )
             )
-            batch_chunks.append(chunk)
-            engine.engine.set_vector(chunk, vectors[offset])
-            records.setdefault(path, []).append(chunk.key)
+        yield batch_chunks, vectors
+        written += size
+
+
+def write_synthetic(root: Path, chunks: int, cache: Path, key_dir: Path) -> dict:
+    """Fill the vault's index with ``chunks`` generated chunks, straight through the engine
+    (sessions of 12 messages; vectors near real embeddings of generated messages)."""
+    from amos_vault.index.sync import FileRecord
+
+    init_vault(root, "Bench", key_dir)
+    engine = SearchEngine(Vault.open(root), cache)
+    assert engine.embedder is not None and engine.vectors is not None, engine.notices
+    start_time = time.perf_counter()
+    written = 0
+    for batch_chunks, vectors in synthetic_batches(
+        engine.embedder, chunks, max(50_000, chunks // 4)
+    ):
+        records: dict[str, list[int]] = {}
+        for chunk, vector in zip(batch_chunks, vectors, strict=True):
+            engine.engine.set_vector(chunk, vector)
+            records.setdefault(chunk.path, []).append(chunk.key)
         engine.engine.add_chunks(batch_chunks)
         engine.engine.commit()
         for path, keys in records.items():
@@ -236,11 +252,11 @@ def write_synthetic(root: Path, chunks: int, cache: Path, key_dir: Path) -> dict
                 "synthetic", 0, 0, (known.keys if known else []) + keys
             )
         engine.manifest.save()
-        written += size
+        written += len(batch_chunks)
         print(f"  wrote {written}/{chunks} chunks", file=sys.stderr)
     return {
         "chunks": written,
-        "write_s": time.perf_counter() - started,
+        "write_s": time.perf_counter() - start_time,
         "write_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 

@@ -221,7 +221,6 @@ class SearchEngine:
                 "mode": self.mode,
                 "model": model,
                 "engine": "postgres",
-                "errors": {},
                 "notices": list(self.notices),
             }
         errors = {rel: r.error for rel, r in self.manifest.files.items() if r.error}

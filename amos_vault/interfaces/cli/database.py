@@ -56,6 +56,7 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
                 "newest_known": status.newest_known,
                 "applied": [{"version": v, "name": n} for v, n in status.applied],
                 "pending": [{"version": m.version, "name": m.name} for m in status.pending],
+                "notes": status.notes,
             }
         )
         return
@@ -67,3 +68,5 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  pending {migration.version:04d} {migration.name}")
     if status.version > status.newest_known:
         click.echo("the database is newer than this amos-vault: upgrade it")
+    for note in status.notes:
+        click.echo(f"note: {note}")

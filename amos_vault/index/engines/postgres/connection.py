@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import select
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -176,6 +177,19 @@ def register_types(connection: psycopg.Connection[Any]) -> None:
     connection.commit()
 
 
+def _check_if_suspect(connection: psycopg.Connection[Any]) -> None:
+    """Before a pooled connection is handed out: ask the server (a round trip) only when
+    its socket has something to read, which an idle connection has when the server closed
+    it (a restart) or sent a notice; a healthy idle connection costs nothing."""
+    from psycopg_pool import ConnectionPool
+
+    if connection.closed:
+        raise ConnectionError("the connection is closed")
+    readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(connection)
+
+
 def open_pool(url: str, size: int = 4, timeout: float = 10.0) -> ConnectionPool:
     """A pool of up to ``size`` connections, each with pgvector's types; a connection that
     broke (the server restarted) is checked and replaced before it is handed out."""
@@ -188,7 +202,7 @@ def open_pool(url: str, size: int = 4, timeout: float = 10.0) -> ConnectionPool:
         max_size=max(1, size),
         kwargs={"connect_timeout": max(1, int(timeout)), "application_name": "amos-vault"},
         configure=register_types,
-        check=ConnectionPool.check_connection,
+        check=_check_if_suspect,
         timeout=timeout,
         open=False,
         name="amos-vault",

@@ -46,6 +46,7 @@ class MigrationStatus:
     applied: list[tuple[int, str]] = field(default_factory=list)
     pending: list[Migration] = field(default_factory=list)
     newest_known: int = 0
+    notes: list[str] = field(default_factory=list)  # what a superuser should still do
 
     @property
     def version(self) -> int:
@@ -104,7 +105,37 @@ def _status(connection: Any, known: list[Migration]) -> MigrationStatus:
         applied = [(int(v), str(n)) for v, n in rows.fetchall()]
     done = {v for v, _ in applied}
     newest = max((m.version for m in known), default=0)
-    return MigrationStatus(applied, [m for m in known if m.version not in done], newest)
+    notes = [] if _full_text_indexable(connection) else [FULL_TEXT_NOTE]
+    return MigrationStatus(applied, [m for m in known if m.version not in done], newest, notes)
+
+
+# Under row-level security PostgreSQL uses an index only for a condition whose function is
+# LEAKPROOF (it cannot reveal rows through an error); the full-text match is not marked so,
+# so without this every search reads every row. ts_match_vq raises no error that depends on
+# a row's text. Measured on 30k chunks: 133 ms of full text per query without, 42 ms with.
+FULL_TEXT_FUNCTION = "ts_match_vq(tsvector, tsquery)"
+FULL_TEXT_NOTE = (
+    "full-text search reads every row (row-level security cannot use its index): as a "
+    f"superuser, run ALTER FUNCTION {FULL_TEXT_FUNCTION} LEAKPROOF in this database"
+)
+
+
+def _full_text_indexable(connection: Any) -> bool:
+    row = connection.execute(
+        "SELECT proleakproof FROM pg_proc WHERE oid = %s::regprocedure", (FULL_TEXT_FUNCTION,)
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _make_full_text_indexable(connection: Any) -> None:
+    """Mark the full-text match LEAKPROOF when this user may (a superuser); else `db status`
+    says what to run."""
+    if _full_text_indexable(connection):
+        return
+    row = connection.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    found = row.fetchone()
+    if found and found[0]:
+        connection.execute(f"ALTER FUNCTION {FULL_TEXT_FUNCTION} LEAKPROOF")
 
 
 def _refuse_newer(status: MigrationStatus) -> None:
@@ -132,6 +163,7 @@ def migrate(connection: Any, folder: Path = MIGRATIONS_FOLDER) -> list[Migration
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         status = _status(connection, known)
         _refuse_newer(status)
+        _make_full_text_indexable(connection)
         if not status.pending:
             return []
         ensure_vector_extension(connection)

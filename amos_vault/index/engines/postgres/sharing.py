@@ -75,6 +75,15 @@ class Sharing:
             self._sessions_by_name = {p.name: self.vault.relative(p) for p in files}
         return self._sessions_by_name.get(name)
 
+    def _source_file(self, source: str) -> str:
+        """The session file of a fact's source link: ``sessions/…/file#^m-…``, or a link by
+        file name alone, as Obsidian writes it."""
+        stem = source.split("#", 1)[0]
+        rel = stem if stem.endswith(".md") else stem + ".md"
+        if (self.vault.root / rel).is_file():
+            return rel
+        return self._session_named(rel.rsplit("/", 1)[-1]) or rel
+
     def forget(self) -> None:
         """Drop what was cached (call at the start of each sync)."""
         self._files.clear()
@@ -99,18 +108,12 @@ class Sharing:
     def _of_fact(self, chunk: Chunk, note: Visibility) -> Visibility:
         if chunk.private:
             return KEPT_HERE
-        sessions = [self._of_file(_source_file(source)) for source in chunk.sources]
+        sessions = [self._of_file(self._source_file(source)) for source in chunk.sources]
         if any(not s.written for s in sessions):
             return KEPT_HERE  # learned from a private session: stays with it
         if note.shared or (sessions and all(s.shared for s in sessions)):
             return WITH_TEAM
         return OWNER_ONLY
-
-
-def _source_file(source: str) -> str:
-    """The session file of a fact's source link (``sessions/…/file#^m-…``)."""
-    stem = source.split("#", 1)[0]
-    return stem if stem.endswith(".md") else stem + ".md"
 
 
 def _head(path: Path, limit: int = 65536) -> str:

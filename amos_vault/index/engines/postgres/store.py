@@ -143,8 +143,14 @@ class TeamIndex:
                 "FROM chunks WHERE vault_id = %(v)s",
                 {"v": self.engine.vault_id},
             ).fetchone()
+            errors = connection.execute(
+                "SELECT path, error FROM indexed_files WHERE vault_id = %s "
+                "AND error IS NOT NULL ORDER BY path",
+                (self.engine.vault_id,),
+            ).fetchall()
         files, chunks, vectors, shared = row if row else (0, 0, 0, 0)
         return {
+            "errors": {str(path): str(error) for path, error in errors},
             "files": int(files),
             "chunks": int(chunks),
             "vectors": int(vectors),

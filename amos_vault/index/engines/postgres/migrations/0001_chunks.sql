@@ -32,8 +32,13 @@ CREATE TABLE chunks (
     own_terms     tsvector NOT NULL,             -- the chunk's own text (english)
     embedding     halfvec(384),
     vector_hash   text,                          -- content_hash the embedding was made from
+    -- A fixed random 1/1024th of the rows each (keys are hashes): similarity statistics
+    -- read a few buckets instead of the whole table.
+    bucket        smallint GENERATED ALWAYS AS ((key % 1024)::smallint) STORED,
     PRIMARY KEY (vault_id, key)
 );
+CREATE INDEX chunks_by_key ON chunks (key);
+CREATE INDEX chunks_by_bucket ON chunks (bucket);
 CREATE INDEX chunks_by_path ON chunks (vault_id, path);
 CREATE INDEX chunks_by_terms ON chunks USING gin (context_terms);
 CREATE INDEX chunks_by_session ON chunks (session_id);
