@@ -6,8 +6,9 @@ a sync writes them (upsert with full-text terms, vectors into the HNSW index, on
 batch), and then:
   1. ingest rows/s;
   2. query latency p50/p95 of a hybrid search (the real model embeds each query) with 1 and
-     with 8 concurrent clients. Measured in-process (threads sharing one engine and its
-     pool), not through `amosvault serve`: the team server is built separately;
+     with 8 concurrent clients: in-process (threads sharing one engine and its pool), and
+     through `amosvault serve` (a subprocess on 127.0.0.1, a token for the vault's identity,
+     POST /api/search over HTTP, 8 pooled connections): the last line gives serve's;
   3. HNSW recall@10: the engine's nearest 10 (the index, at the engine's ef_search) against
      an exact scan (index scans off), over the same query vectors.
 
@@ -25,11 +26,14 @@ import argparse
 import json
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +45,7 @@ from bench_scale import TOPICS, synthetic_batches  # noqa: E402
 
 from amos_vault.admin.scaffold import init_vault  # noqa: E402
 from amos_vault.core.environment import user_cache_dir  # noqa: E402
+from amos_vault.files.identity import load_identity  # noqa: E402
 from amos_vault.files.vault import Vault  # noqa: E402
 from amos_vault.index.query import Filters, MemoryQuery  # noqa: E402
 from amos_vault.index.retrieval import Retriever  # noqa: E402
@@ -116,6 +121,91 @@ def latency(engine: SearchEngine, texts: list[str], clients: int) -> dict:
     return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
 
 
+def amosvault(env: dict[str, str], *args: str) -> str:
+    """The real command line's output (exit on failure, with its message)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "amos_vault", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"amosvault {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def serve_latency(url: str, identity: str, texts: list[str], work: Path) -> dict[int, dict]:
+    """p50/p95 of POST /api/search through `amosvault serve`, with 1 and 8 clients."""
+    env = {**os.environ, "AMOS_DATABASE_URL": url, "OPENBLAS_NUM_THREADS": "1"}
+    token = amosvault(env, "token", "create", "--identity", identity, "--name", "bench")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    log = work / "serve.log"
+    command = ["serve", "--port", str(port), "--pool", "8"]
+    with log.open("wb") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "amos_vault", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+
+    def search(text: str) -> float:
+        body = json.dumps({"query": text, "k": 10}).encode()
+        request = urllib.request.Request(f"{base}/api/search", data=body, method="POST")
+        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Content-Type", "application/json")
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=300) as response:
+            json.loads(response.read())
+        return (time.perf_counter() - t0) * 1000
+
+    figures: dict[int, dict] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"serve exited: {log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("serve did not answer within 120 s") from None
+                time.sleep(0.2)
+        lock = threading.Lock()
+        for clients in (1, 8):
+            times: list[float] = []
+
+            def client(number: int, clients: int = clients, times: list[float] = times) -> None:
+                mine = texts[number::clients]
+                for text in mine[:2]:  # warm: the model loaded, the pool filled
+                    search(text)
+                for text in mine:
+                    spent = search(text)
+                    with lock:
+                        times.append(spent)
+
+            threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            times.sort()
+            figures[clients] = {
+                "p50": statistics.median(times),
+                "p95": times[int(0.95 * (len(times) - 1))],
+            }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return figures
+
+
 def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
     """Mean share of the exact nearest ``k`` that the HNSW index returns."""
     from amos_vault.index.engines.postgres.sql import vector_param
@@ -158,18 +248,29 @@ def main() -> None:
         out = ingest(engine, options.chunks)
         texts = query_texts(options.queries)
         one, eight = latency(engine, texts, 1), latency(engine, texts, 8)
+        identity = load_identity(engine.vault.identity_path).identity_id
         out.update(
-            p50_ms_1=one["p50"],
-            p95_ms_1=one["p95"],
-            p50_ms_8=eight["p50"],
-            p95_ms_8=eight["p95"],
+            in_process_p50_ms_1=one["p50"],
+            in_process_p95_ms_1=one["p95"],
+            in_process_p50_ms_8=eight["p50"],
+            in_process_p95_ms_8=eight["p95"],
             ann_recall=ann_recall(engine, texts[:100]),
-            measured="in-process (threads), not through serve",
         )
         engine.close()
+        served = serve_latency(url, identity, texts, work)
+        out.update(
+            p50_ms_1=served[1]["p50"],
+            p95_ms_1=served[1]["p95"],
+            p50_ms_8=served[8]["p50"],
+            p95_ms_8=served[8]["p95"],
+            measured="through amosvault serve (HTTP); in_process_*: threads on one engine",
+        )
     print(
-        f"ingest {out['ingest_s']:.0f} s; query p50 {out['p50_ms_1']:.1f} ms (1 client), "
-        f"{out['p50_ms_8']:.1f} ms (8 clients), in-process"
+        f"ingest {out['ingest_s']:.0f} s; query p50/p95 in-process "
+        f"{one['p50']:.1f}/{one['p95']:.1f} ms (1 client), "
+        f"{eight['p50']:.1f}/{eight['p95']:.1f} ms (8 clients); through serve "
+        f"{out['p50_ms_1']:.1f}/{out['p95_ms_1']:.1f} ms (1 client), "
+        f"{out['p50_ms_8']:.1f}/{out['p95_ms_8']:.1f} ms (8 clients)"
     )
     if options.json:
         options.json.write_text(json.dumps(out, indent=2))

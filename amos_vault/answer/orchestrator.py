@@ -83,114 +83,26 @@ class Answer:
         }
 
 
-class Orchestrator:
-    """Answers questions and chat turns from one vault."""
+class Answerer:
+    """Writes the answer to a built context: the model's (streamed), or with no model the
+    cited evidence. The team server uses it alone; `Orchestrator` builds on it."""
 
     def __init__(
         self,
-        vault: Vault,
-        search: Search,
-        sessions: SessionManager,
-        identity: Identity | None,
         provider: LLMProvider | None,
         engine: DialogueEngine,
         settings: Settings,
         *,
         unavailable: str | None = None,
     ) -> None:
-        self.vault = vault
-        self.search = search
-        self.sessions = sessions
-        self.identity = identity
         self.provider = provider
         self.engine = engine
         self.settings = settings
         self.unavailable = unavailable  # why there is no provider, when there is none
 
-    def pinned_facts(self) -> list[ContextPiece]:
-        """Current facts marked ``pinned:: true`` in the memory notes: always in the context."""
-        pieces = []
-        for path in self.vault.iter_markdown(self.vault.memory_dir):
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                continue
-            for number, line in enumerate(lines, 1):
-                fact = parse_fact_line(line) if "pinned::" in line else None
-                if fact is not None and fact.pinned and fact.current:
-                    pieces.append(
-                        ContextPiece(
-                            "facts",
-                            fact.text,
-                            score=PINNED_SCORE,
-                            path=self.vault.relative(path),
-                            title=f"line {number}",
-                        )
-                    )
-        return pieces
-
-    def build_context(self, question: str, session: Session | None = None) -> Context:
-        """The context for ``question`` (within ``session`` when given)."""
-        lineage = [s.id for s in session.lineage()[1:]] if session is not None else []
-        context = build_context(
-            question,
-            self.search,
-            self.settings.context,
-            session=session,
-            lineage=lineage,
-            identity=self.identity,
-            pinned_facts=self.pinned_facts(),
-        )
-        for processor in plugin_context_processors():
-            try:
-                processed = processor(context)
-            except Exception:
-                log.exception("context processor %r failed; its change is skipped", processor)
-                continue
-            if isinstance(processed, Context):
-                context = processed
-            else:
-                log.error(
-                    "context processor %r returned %r, not a Context; skipped",
-                    processor,
-                    type(processed),
-                )
-        hooks.fire("context_built", session, context)
-        return context
-
-    def answer(
-        self,
-        question: str,
-        session: Session | None = None,
-        on_piece: Callable[[str], None] | None = None,
-    ) -> Answer:
-        """Answer ``question``; streamed pieces go to ``on_piece``. Never raises for a
-        missing or failing model: the answer is then the cited evidence."""
-        context = self.build_context(question, session)
-        host = getattr(self.provider, "host", None)
-        if self.provider is not None and not is_loopback(host):
-            # A model on another machine never sees what a private session says.
-            if session is not None and is_private(session):
-                answer = self._extractive(
-                    context,
-                    f"this session is private, so it is never sent to the model at {host}",
-                )
-                hooks.fire("response_generated", session, answer)
-                return answer
-            context = self._without_private(context)
-        answer = self._generate(context, on_piece)
-        hooks.fire("response_generated", session, answer)
-        return answer
-
-    def _without_private(self, context: Context) -> Context:
-        sessions, _problems = self.sessions.scan()
-        refs = private_refs(self.vault, sessions)
-        if not (refs.sessions or refs.facts):
-            return context
-        kept = [p for p in context.pieces if not refs.covers(p.session_id, p.path, p.message_id)]
-        return replace(context, pieces=kept)
-
-    def _generate(self, context: Context, on_piece: Callable[[str], None] | None) -> Answer:
+    def generate(self, context: Context, on_piece: Callable[[str], None] | None = None) -> Answer:
+        """The answer to ``context``'s question (streamed pieces go to ``on_piece``); never
+        raises for a missing or failing model: the answer is then the cited evidence."""
         model = self.provider.model if self.provider is not None else self.settings.llm.model
         if self.provider is not None:
             pieces: list[str] = []
@@ -266,6 +178,111 @@ class Orchestrator:
             notice,
             quoted=tuple(p.cite or 0 for p in evidence),
         )
+
+
+class Orchestrator(Answerer):
+    """Answers questions and chat turns from one vault."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        search: Search,
+        sessions: SessionManager,
+        identity: Identity | None,
+        provider: LLMProvider | None,
+        engine: DialogueEngine,
+        settings: Settings,
+        *,
+        unavailable: str | None = None,
+    ) -> None:
+        super().__init__(provider, engine, settings, unavailable=unavailable)
+        self.vault = vault
+        self.search = search
+        self.sessions = sessions
+        self.identity = identity
+
+    def pinned_facts(self) -> list[ContextPiece]:
+        """Current facts marked ``pinned:: true`` in the memory notes: always in the context."""
+        pieces = []
+        for path in self.vault.iter_markdown(self.vault.memory_dir):
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for number, line in enumerate(lines, 1):
+                fact = parse_fact_line(line) if "pinned::" in line else None
+                if fact is not None and fact.pinned and fact.current:
+                    pieces.append(
+                        ContextPiece(
+                            "facts",
+                            fact.text,
+                            score=PINNED_SCORE,
+                            path=self.vault.relative(path),
+                            title=f"line {number}",
+                        )
+                    )
+        return pieces
+
+    def build_context(self, question: str, session: Session | None = None) -> Context:
+        """The context for ``question`` (within ``session`` when given)."""
+        lineage = [s.id for s in session.lineage()[1:]] if session is not None else []
+        context = build_context(
+            question,
+            self.search,
+            self.settings.context,
+            session=session,
+            lineage=lineage,
+            identity=self.identity,
+            pinned_facts=self.pinned_facts(),
+        )
+        for processor in plugin_context_processors():
+            try:
+                processed = processor(context)
+            except Exception:
+                log.exception("context processor %r failed; its change is skipped", processor)
+                continue
+            if isinstance(processed, Context):
+                context = processed
+            else:
+                log.error(
+                    "context processor %r returned %r, not a Context; skipped",
+                    processor,
+                    type(processed),
+                )
+        hooks.fire("context_built", session, context)
+        return context
+
+    def answer(
+        self,
+        question: str,
+        session: Session | None = None,
+        on_piece: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer ``question``; streamed pieces go to ``on_piece``. Never raises for a
+        missing or failing model: the answer is then the cited evidence."""
+        context = self.build_context(question, session)
+        host = getattr(self.provider, "host", None)
+        if self.provider is not None and not is_loopback(host):
+            # A model on another machine never sees what a private session says.
+            if session is not None and is_private(session):
+                answer = self._extractive(
+                    context,
+                    f"this session is private, so it is never sent to the model at {host}",
+                )
+                hooks.fire("response_generated", session, answer)
+                return answer
+            context = self._without_private(context)
+        answer = self.generate(context, on_piece)
+        hooks.fire("response_generated", session, answer)
+        return answer
+
+    def _without_private(self, context: Context) -> Context:
+        sessions, _problems = self.sessions.scan()
+        refs = private_refs(self.vault, sessions)
+        if not (refs.sessions or refs.facts):
+            return context
+        kept = [p for p in context.pieces if not refs.covers(p.session_id, p.path, p.message_id)]
+        return replace(context, pieces=kept)
 
     def reply(
         self, session: Session, text: str, on_piece: Callable[[str], None] | None = None

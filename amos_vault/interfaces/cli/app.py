@@ -163,6 +163,8 @@ COMMAND_MODULES = {
     **dict.fromkeys(("consolidate", "facts", "remember", "forget"), "memory"),
     **dict.fromkeys(("model", "daemon", "status", "service", "mcp", "jobs"), "runtime"),
     **dict.fromkeys(("index", "search"), "search"),
+    **dict.fromkeys(("serve", "token"), "team"),
+    "db": "database",
     **dict.fromkeys(
         ("new", "add", "show", "list", "pause", "resume", "complete", "archive", "link"),
         "sessions",

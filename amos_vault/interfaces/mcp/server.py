@@ -27,7 +27,7 @@ from amos_vault.core.errors import (
     UnsafePathError,
 )
 from amos_vault.interfaces.arguments import DATE_FORMS
-from amos_vault.interfaces.mcp.tools import NoteNotFoundError, VaultTools
+from amos_vault.interfaces.mcp.tools import MemoryTools, NoteNotFoundError, VaultTools
 from amos_vault.runtime.client import VaultClient
 
 log = logging.getLogger("amos_vault.interfaces.mcp")
@@ -41,6 +41,13 @@ build_context for a ready context with provenance, read_session to read a
 conversation, and start_session / append_message to record one. remember_fact keeps a fact;
 forget removes a fact or a session. Sessions and memory notes are also resources
 (amos://session/<id>, amos://memory/<name>).
+"""
+TEAM_INSTRUCTIONS = """\
+amos-vault team memory: the conversations (sessions) and facts of a team, as far as your token
+may see them (your own, and what others shared with the team). Use search_memory to find what
+was said, build_context for a ready context with provenance, list_sessions and read_session to
+read a conversation, recent_activity for what changed lately. Writing happens in each person's
+own vault, not here.
 """
 
 Kind = Literal["message", "session", "fact", "note"]
@@ -99,11 +106,12 @@ class VaultServer(MCPServer[Any]):
     """`MCPServer` with the vault's sessions and notes listed live as resources, and
     argument errors explained in one line."""
 
-    def __init__(self, tools: VaultTools) -> None:
+    def __init__(self, tools: MemoryTools) -> None:
+        team = not isinstance(tools, VaultTools)
         super().__init__(
             "amos-vault",
-            title="amos-vault memory",
-            instructions=INSTRUCTIONS,
+            title="amos-vault team memory" if team else "amos-vault memory",
+            instructions=TEAM_INSTRUCTIONS if team else INSTRUCTIONS,
             version=__version__,
             log_level="WARNING",
         )
@@ -145,11 +153,12 @@ def _read_resource(read: Callable[[str], str], key: str) -> str:
         raise ResourceError(_say(exc)) from None
 
 
-def build_server(tools: VaultTools) -> VaultServer:
-    """The MCP server over ``tools``: eleven tools and two resource templates."""
+def build_server(tools: MemoryTools) -> VaultServer:
+    """The MCP server over ``tools``: one vault's (`VaultTools`: eleven tools and two
+    resource templates) or the team database's (`TeamTools`: the six reading tools and the
+    sessions as resources)."""
     server = VaultServer(tools)
     reading = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-    adding = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 
     @server.tool(annotations=reading)
     def search_memory(
@@ -230,6 +239,34 @@ def build_server(tools: VaultTools) -> VaultServer:
         """Read a session: its details and its messages, each with its id, line and link."""
         return _run(lambda: tools.read_session(session, last))
 
+    @server.tool(annotations=reading)
+    def recent_activity(
+        limit: Annotated[int, Field(ge=1, le=100, description="How many sessions.")] = 10,
+        messages: Annotated[
+            int, Field(ge=0, le=50, description="Last messages shown per session.")
+        ] = 3,
+        since: Annotated[str | None, Field(description=f"Changed on or after ({DATE}).")] = None,
+    ) -> dict[str, Any]:
+        """Recently changed sessions (by the tools or by hand), newest first, with their
+        last messages."""
+        return _run(lambda: tools.recent_activity(limit, messages, since))
+
+    @server.resource("amos://session/{session_id}", name="session", mime_type="text/markdown")
+    def session_resource(session_id: str) -> str:
+        """A session's Markdown file."""
+        return _read_resource(tools.session_markdown, session_id)
+
+    if isinstance(tools, VaultTools):
+        _add_writing_tools(server, tools)
+
+    return server
+
+
+def _add_writing_tools(server: VaultServer, tools: VaultTools) -> None:
+    """The tools that change a vault, and its memory notes as resources: a vault's server
+    only (the team server reads; each person writes in their own vault)."""
+    adding = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+
     @server.tool(annotations=adding)
     def start_session(
         title: Annotated[str, Field(min_length=1, description="One-line title.")],
@@ -301,29 +338,10 @@ def build_server(tools: VaultTools) -> VaultServer:
         """Forget a fact, or a whole session: removed from the files and from search."""
         return _run(lambda: tools.forget(target))
 
-    @server.tool(annotations=reading)
-    def recent_activity(
-        limit: Annotated[int, Field(ge=1, le=100, description="How many sessions.")] = 10,
-        messages: Annotated[
-            int, Field(ge=0, le=50, description="Last messages shown per session.")
-        ] = 3,
-        since: Annotated[str | None, Field(description=f"Changed on or after ({DATE}).")] = None,
-    ) -> dict[str, Any]:
-        """Recently changed sessions (by the tools or by hand), newest first, with their
-        last messages."""
-        return _run(lambda: tools.recent_activity(limit, messages, since))
-
-    @server.resource("amos://session/{session_id}", name="session", mime_type="text/markdown")
-    def session_resource(session_id: str) -> str:
-        """A session's Markdown file."""
-        return _read_resource(tools.session_markdown, session_id)
-
     @server.resource("amos://memory/{+name}", name="memory", mime_type="text/markdown")
     def memory_resource(name: str) -> str:
         """A memory note (a Markdown file in the vault's memory folder)."""
         return _read_resource(tools.memory_markdown, name)
-
-    return server
 
 
 def serve(client: VaultClient, *, http: bool = False, port: int = DEFAULT_PORT) -> None:

@@ -10,7 +10,7 @@ rename), so this server, the CLI, the daemon and an editor can share one vault s
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from amos_vault.core.errors import AmosError, InvalidInputError
 from amos_vault.files.memorynote import Fact
@@ -28,6 +28,57 @@ MAX_TEXT = 2000  # characters of a hit's or message's text in a listing (snippet
 
 class NoteNotFoundError(AmosError):
     """No memory note has that name."""
+
+
+class MemoryTools(Protocol):
+    """The reading tools an MCP server serves: one vault's (`VaultTools`) or the team
+    database's (`teamtools.TeamTools`), as JSON-ready dicts."""
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        kinds: list[str] | None = None,
+        session: str | None = None,
+        role: str | None = None,
+        tags: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        as_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Hybrid search."""
+
+    def list_facts(
+        self, as_of: str | None = None, include_closed: bool = False, type: str | None = None
+    ) -> dict[str, Any]:
+        """The facts kept."""
+
+    def context(self, question: str, session: str | None = None) -> dict[str, Any]:
+        """The context a model would get, with provenance."""
+
+    def list_sessions(
+        self,
+        status: str | None = None,
+        tag: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """Sessions, newest first."""
+
+    def read_session(self, session: str, last: int | None = None) -> dict[str, Any]:
+        """A session's details and messages."""
+
+    def recent_activity(
+        self, limit: int = 10, messages: int = 3, since: str | None = None
+    ) -> dict[str, Any]:
+        """Recently changed sessions."""
+
+    def resources(self) -> list[dict[str, str]]:
+        """Resource descriptions."""
+
+    def session_markdown(self, session_id: str) -> str:
+        """A session as Markdown."""
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
