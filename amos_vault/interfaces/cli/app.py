@@ -171,7 +171,6 @@ COMMAND_MODULES = {
     ),
     **dict.fromkeys(("export", "delete"), "sessions"),
     **dict.fromkeys(("init", "doctor", "verify"), "vault"),
-    "db": "database",
 }
 
 
