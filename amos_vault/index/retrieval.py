@@ -14,6 +14,10 @@ from a fixed random sample of rows when the scope is large), so no query touches
 Standardised fusion beat reciprocal-rank fusion on the LoCoMo
 dev set (scripts/bench_locomo.py). Without an embedding model the dense term is left out and
 search says so once.
+
+"Nothing found" is an answer: when no word of the query is in any file (and it names no
+author) and no passage in scope reaches a cosine of ``nothing_found_floor``, search returns no
+hits and says so, rather than ranking noise.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from amos_vault.files.links import wikilink
 from amos_vault.index.embeddings import Embedder
 from amos_vault.index.engine import IndexEngine, TermHits
 from amos_vault.index.fulltext import analyze
-from amos_vault.index.query import NO_WORDS, Filters, MemoryQuery, has_words
+from amos_vault.index.query import NO_WORDS, NOTHING_FOUND, Filters, MemoryQuery, has_words
 
 GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
 
@@ -167,6 +171,10 @@ class Retriever:
         keys = np.unique(np.concatenate([near, np.asarray(hits.keys[:wanted], np.uint64)]))
         found = engine.describe(vector, keys.tolist())
         has_vector = ~np.isnan(found.similarity)
+        if not hits.keys and not named and not self._close_enough(found.similarity[has_vector]):
+            if not engine.full_text(terms, Filters(), 1).keys:  # in no file, in scope or not
+                notice = "; ".join(n for n in (self.notice, NOTHING_FOUND) if n)
+                return SearchResult([], "hybrid", notice, terms)
 
         mean, std = engine.similarity_spread(vector, filters)
         fused = weights.dense_weight * (found.similarity - mean) / std
@@ -195,6 +203,11 @@ class Retriever:
         fused = np.where(has_vector, fused, weights.bm25_weight * bm25)
         ranked = [(float(fused[i]), int(keys[i])) for i in _top(fused, query.k * 3)]
         return SearchResult(self._hits(ranked, query.k, terms), "hybrid", self.notice, terms)
+
+    def _close_enough(self, similarity: np.ndarray) -> bool:
+        """Whether the closest of these passages reaches the "nothing found" floor."""
+        floor = self.settings.nothing_found_floor
+        return bool(len(similarity)) and float(similarity.max()) >= floor
 
     def _full_text(self, query: MemoryQuery, text: str) -> SearchResult:
         terms = analyze(text)
