@@ -16,9 +16,9 @@ dev set (scripts/bench_locomo.py). Without an embedding model the dense term is 
 search says so once.
 
 Measured on LoCoMo dev's tune/val split (scripts/bench_locomo.py --split) and not kept, for
-no gain above noise (~0.01) on both parts (R@10 tune 0.807, val 0.758 as is): a boost for passages from
-dates the question names (-0.001/0.000: dates are already in each message's words and
-vector), session-level dense evidence (+0.004/+0.003), dense pseudo-relevance feedback
+no gain above noise (~0.01) on both parts (R@10 tune 0.807, val 0.758 as is): a boost for
+passages from dates the question names (-0.001/0.000: dates are already in each message's
+words and vector), session-level dense evidence (+0.004/+0.003), dense pseudo-relevance feedback
 (-0.005/-0.024), the neighbours' dense similarity (-0.001/+0.002), a second vector per
 message with its previous message (+0.009/-0.001, at twice the memory), only that context
 vector (-0.018/+0.016), no date in the embedded text (+0.004/-0.017), the query embedded
