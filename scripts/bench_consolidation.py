@@ -15,7 +15,8 @@ consolidated with the chosen engine (default: extractive) and indexed. Reported:
 The dataset's observations are only read to score; they are never written into a vault.
 The last line reads ``facts R@10=0.xxx``.
 
-Usage: python scripts/bench_consolidation.py --data PATH [--limit N] [--engine extractive]
+Usage: python scripts/bench_consolidation.py --data PATH [--split tune|val|all] [--limit N]
+       [--engine extractive]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_locomo import CATEGORIES, build_vault, evidence_of
+from bench_locomo import CATEGORIES, SPLITS, build_vault, evidence_of, split_of
 
 from amos_vault.index.query import MemoryQuery
 from amos_vault.mirror import ActiveMirror
@@ -132,10 +133,13 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON file")
     parser.add_argument("--engine", default="extractive", choices=["extractive", "ollama"])
+    parser.add_argument(
+        "--split", choices=SPLITS, default="all", help="tune, val or all (as bench_locomo.py)"
+    )
     parser.add_argument("--limit", type=int, help="only the first N conversations")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
-    data = json.loads(options.data.read_text())[: options.limit]
+    data = split_of(json.loads(options.data.read_text()), options.split)[: options.limit]
     work = Path(tempfile.mkdtemp(prefix="amos-consolidation-"))
     results = []
     for number, conversation in enumerate(data):

