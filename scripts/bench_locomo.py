@@ -121,7 +121,7 @@ def best_cosine(engine: SearchEngine, question: str) -> float:
     assert engine.embedder is not None
     vector = engine.embedder.embed([question])[0]
     nearest = engine.engine.nearest(vector, Filters(kinds=("message",)), 1)
-    return float(engine.engine.describe(vector, nearest.tolist()).similarity.max())
+    return float(nearest.similarity.max()) if len(nearest.keys) else 0.0
 
 
 MODES = {

@@ -215,7 +215,7 @@ def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
     vectors = engine.embedder.embed(texts)
     found = []
     for vector in vectors:
-        approximate = {int(key) for key in team.nearest(vector, Filters(), k)}
+        approximate = {int(key) for key in team.nearest(vector, Filters(), k).keys}
         with team.reading() as connection:  # type: ignore[attr-defined]
             connection.execute("SET LOCAL enable_indexscan = off")
             rows = connection.execute(
