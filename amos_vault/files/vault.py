@@ -11,7 +11,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,7 +111,7 @@ def _temp_beside(path: Path, mode: int) -> Iterator[_TempFile]:
     """A new temp file beside ``path`` (mode ``mode``), open for the block to write; removed
     if the block raises. What the block does with it once synced is the caller's last step."""
     _ensure_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")  # as secrets does
     handle = open(tmp, "xb", opener=lambda name, flags: os.open(name, flags, mode))  # noqa: SIM115
     temp = _TempFile(tmp, handle, mode)
     try:
