@@ -35,6 +35,9 @@ class EmbeddedEngine:
         self.index = index
         self.vectors = vectors
         self.guard: AbstractContextManager[Any] = guard or contextlib.nullcontext()
+        # Scope masks by filters: a query asks for its scope three times (population,
+        # nearest, spread), and a filter other than kinds costs a pass over the index.
+        self._scopes: dict[Filters, np.ndarray] = {}
 
     @property
     def semantic(self) -> bool:
@@ -45,11 +48,15 @@ class EmbeddedEngine:
     def _scope(self, filters: Filters) -> np.ndarray:
         """Rows of the sidecar in scope, as a mask (cached when only kinds restrict)."""
         assert self.vectors is not None
-        mask = self.vectors.kind_mask(filters.kinds)
-        other = dataclasses.replace(filters.only(), kinds=())
-        if not other.is_empty():
-            allowed = np.fromiter(self.index.keys_matching(other), np.uint64)
-            mask = mask & np.isin(self.vectors.keys, allowed)
+        scope = filters.only()
+        mask = self._scopes.get(scope)
+        if mask is None:
+            mask = self.vectors.kind_mask(scope.kinds)
+            other = dataclasses.replace(scope, kinds=())
+            if not other.is_empty():
+                allowed = np.fromiter(self.index.keys_matching(other), np.uint64)
+                mask = mask & np.isin(self.vectors.keys, allowed)
+            self._scopes = {scope: mask}  # the last one only: one query's
         return mask
 
     def population(self, filters: Filters) -> int:
@@ -181,6 +188,7 @@ class EmbeddedEngine:
             self.index.commit()
             if self.vectors is not None:
                 self.vectors.commit()
+            self._scopes = {}  # the rows changed
 
     def rollback(self) -> None:
         """Drop Tantivy's uncommitted changes (the sidecar's pending ones are reloaded by
