@@ -1,5 +1,5 @@
 """`python -m amos_vault` behaves like `amosvault`."""
 
-from amos_vault.interfaces.cli import main
+from amos_vault.interfaces.cli import run
 
-main(prog_name="amosvault")
+run()

@@ -20,7 +20,8 @@ from pathlib import Path
 from amos_vault.admin.scaffold import template_dir
 from amos_vault.core.environment import child_environment
 from amos_vault.core.errors import AmosError
-from amos_vault.files.vault import AMOS_DIR, is_noise, write_new_file
+from amos_vault.files.location import AMOS_DIR
+from amos_vault.files.vault import is_noise, write_new_file
 
 # Versioned although hidden or under .amos/: the user's own settings and ignore rules.
 VERSIONED_HIDDEN = frozenset({f"{AMOS_DIR}/config.toml", ".gitignore"})

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from amos_vault.admin.gitsync import commit_at, export_commit, first_commit_time, is_repository
 from amos_vault.core.errors import AmosError, InvalidInputError
-from amos_vault.files.vault import AMOS_DIR, Vault
+from amos_vault.files.location import AMOS_DIR
+from amos_vault.files.vault import Vault
 
 HISTORY_DIR = "history"
 KEPT = 3  # copies of past commits kept for the next question

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amos_vault.files.identity import Identity, create_identity, load_identity, render_identity_note
-from amos_vault.files.vault import AMOS_DIR, ensure_dir, write_new_file
+from amos_vault.files.location import AMOS_DIR
+from amos_vault.files.vault import ensure_dir, write_new_file
 
 
 @dataclass

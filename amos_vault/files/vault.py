@@ -27,8 +27,8 @@ from amos_vault.core.errors import (
     storage_errno,
     storage_error,
 )
+from amos_vault.files.location import AMOS_DIR, locate_vault
 
-AMOS_DIR = ".amos"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 # Folders that never hold user notes: derived state, version control, editor state, trash.
@@ -65,12 +65,11 @@ def is_noise(rel: str) -> bool:
 
 def find_vault(start: Path) -> Path:
     """Walk up from ``start`` to the first folder holding `.amos/`, as git does for `.git/`."""
-    here = start.resolve()
-    for folder in (here, *here.parents):
-        if (folder / AMOS_DIR).is_dir():
-            return folder
+    found = locate_vault(start)
+    if found is not None:
+        return found
     raise VaultNotFoundError(
-        f"no vault found in {here} or any folder above it",
+        f"no vault found in {start.resolve()} or any folder above it",
         hint="run `amosvault init PATH` to create one, or pass --vault PATH (or set AMOS_VAULT)",
     )
 

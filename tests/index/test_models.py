@@ -87,3 +87,57 @@ def test_a_huge_text_is_cut_before_the_tokenizer_without_changing_its_vector(
     # The model itself, given the whole text, truncates to the same word pieces.
     whole = np.asarray(next(iter(embedder._model.embed([huge]))), np.float32)
     assert np.allclose(mine, whole, atol=1e-5)
+
+
+SAMPLES = [
+    "We booked the ryokan in Kyoto for the knee recovery trip.",
+    "Dr. Ife is allergic to sesame; ümlaut café naïve 日本語 🎉",
+    "",
+    "word " * 400,  # past the model's 256 word pieces
+]
+
+
+def test_the_lean_graph_gives_the_original_vectors_bit_for_bit(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from amos_vault.index.leanmodel import LEAN_MODEL_FILE, write_lean_model
+    from amos_vault.index.localmodel import LocalModel
+
+    original = tmp_path / "original"
+    shutil.copytree(model_dir, original)
+    (original / LEAN_MODEL_FILE).unlink(missing_ok=True)
+    assert (model_dir / LEAN_MODEL_FILE).is_file(), "`model install` writes the lean graph"
+    lean = tmp_path / "lean"
+    shutil.copytree(original, lean)
+    assert write_lean_model(lean / "model.onnx", lean / LEAN_MODEL_FILE) == 2  # both tables
+
+    def vectors(folder: Path) -> np.ndarray:
+        model = LocalModel(folder, threads=1, session_options={})
+        return np.array(list(model.embed(SAMPLES, batch_size=2)))
+
+    assert np.array_equal(vectors(original), vectors(lean))
+
+
+def test_the_default_model_runs_as_fastembed_would_run_it(model_dir: Path) -> None:
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    TextEmbedding.add_custom_model(
+        model="test/minilm",
+        pooling=PoolingType.MEAN,
+        normalization=True,
+        sources=ModelSource(url="local://test"),
+        dim=384,
+        model_file="model.onnx",
+    )
+    reference = TextEmbedding(
+        model_name="test/minilm",
+        specific_model_path=str(model_dir),
+        cache_dir=str(model_dir.parent),
+        local_files_only=True,
+        threads=1,
+    )
+    ours = open_embedder("default", model_dir.parent.parent, threads=1).embed(SAMPLES)
+    assert np.array_equal(ours, np.array(list(reference.embed(SAMPLES)), np.float32))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from amos_vault.index.embeddings import FastEmbedEmbedder, open_embedder
+from amos_vault.index.embeddings import ModelEmbedder, open_embedder
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.search import SearchEngine
 from amos_vault.mirror import ActiveMirror
@@ -17,14 +17,14 @@ from tests.conftest import RunCli
 
 
 @pytest.fixture(scope="session")
-def embedder() -> FastEmbedEmbedder:
+def embedder() -> ModelEmbedder:
     """The real default model, loaded once for the whole run."""
     from tests.conftest import REAL_MODEL
 
     return open_embedder("default", REAL_MODEL.parent.parent)
 
 
-def make_engine(mirror: ActiveMirror, embedder: FastEmbedEmbedder) -> SearchEngine:
+def make_engine(mirror: ActiveMirror, embedder: ModelEmbedder) -> SearchEngine:
     return SearchEngine(mirror.vault, mirror.cache_dir, embedder=embedder)
 
 

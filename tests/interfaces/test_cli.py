@@ -9,7 +9,7 @@ from pathlib import Path
 
 from amos_vault.admin.scaffold import template_dir
 from amos_vault.core.config import render_default_config
-from tests.conftest import RunCli
+from tests.conftest import DaemonProcess, RunCli
 
 
 def test_version_and_help_are_fast_and_import_nothing_heavy() -> None:
@@ -45,7 +45,10 @@ def test_each_command_loads_only_its_module_and_the_map_of_commands_is_complete(
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded, unmapped = out.stdout.splitlines()
-    assert loaded == "['amos_vault.interfaces.cli.app', 'amos_vault.interfaces.cli.search']"
+    assert loaded == (
+        "['amos_vault.interfaces.cli.app', 'amos_vault.interfaces.cli.render', "
+        "'amos_vault.interfaces.cli.search']"
+    )
     assert unmapped == "[]", "every command is in COMMAND_MODULES, and nothing else"
 
 
@@ -283,3 +286,49 @@ def test_show_and_list_give_times_in_utc_with_the_zone_as_json_does(
     assert "18:15:00" in data["messages"][0]["timestamp"]
     listed = run_cli("list").stdout
     assert "2026-11-28 18:10:00Z" in listed
+
+
+# The warm path prints through the daemon without click; the full command line (click) asks
+# the same daemon. Both are run here, with the module list of the warm one.
+WARM = (
+    "import sys; from amos_vault.interfaces.cli import run; run(); "
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+    "{'click', 'numpy', 'yaml', 'tantivy', 'onnxruntime'}), file=sys.stderr)"
+)
+FULL = "import sys; from amos_vault.interfaces.cli import main; main(prog_name='amosvault')"
+
+
+def test_a_warm_search_prints_what_the_full_command_prints_without_importing_click(
+    vault_root: Path,
+) -> None:
+    from amos_vault.mirror import ActiveMirror
+
+    session = ActiveMirror(vault_root).create_session("Kyoto")
+    session.add_message("user", "We booked the ryokan in Kyoto for the knee recovery trip.")
+    daemon = DaemonProcess(vault_root)
+    try:
+        daemon.wait_ready()
+        daemon.wait_found("ryokan", lambda hits: bool(hits))
+
+        def run(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-c", code, *args],
+                capture_output=True,
+                text=True,
+                cwd=vault_root,
+                timeout=60,
+            )
+
+        for args in (["search", "ryokan"], ["search", "-k", "1", "ryokan", "--json"]):
+            warm, full = run(WARM, *args), run(FULL, *args)
+            assert warm.returncode == 0 and full.returncode == 0, warm.stderr + full.stderr
+            assert "ryokan" in warm.stdout and warm.stdout == full.stdout
+            assert warm.stderr.strip() == "[]", "the warm path imports none of these"
+        # Another option, or no words: the full command line answers (it exits, so the
+        # module list is never printed).
+        kinds = run(WARM, "search", "ryokan", "--kind", "message")
+        assert kinds.returncode == 0 and "ryokan" in kinds.stdout and not kinds.stderr
+        nothing = run(WARM, "search", "?!")
+        assert "no words to search for" in nothing.stderr and "No matches." in nothing.stdout
+    finally:
+        daemon.stop()

@@ -3,9 +3,37 @@ library function.
 
 `app` holds the group itself (error handling, ``--vault`` before or after any command) and
 the helpers the groups share. A command's module is imported when the command runs
-(`app.COMMAND_MODULES`), so a warm call loads only what it needs.
+(`app.COMMAND_MODULES`), so a warm call loads only what it needs; `run` (the program) first
+offers the command line to `warm`, which answers a plain search through the daemon without
+importing click at all.
 """
 
-from amos_vault.interfaces.cli.app import main
+from __future__ import annotations
 
-__all__ = ["main"]
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from amos_vault.interfaces.cli.app import main
+
+__all__ = ["main", "run"]
+
+
+def run() -> None:
+    """The `amosvault` program: the warm path when it applies, else the full command line."""
+    from amos_vault.interfaces.cli.warm import answer_from_daemon
+
+    if answer_from_daemon(sys.argv[1:]):
+        return
+    from amos_vault.interfaces.cli.app import main
+
+    main(prog_name="amosvault")
+
+
+def __getattr__(name: str) -> Any:
+    # `main` (the click group) is imported on first use, so `run` starts without click.
+    if name == "main":
+        from amos_vault.interfaces.cli.app import main
+
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 import os
 import select
 import sys
@@ -24,6 +23,7 @@ import click
 from amos_vault import __version__
 from amos_vault.core.errors import AmosError, InvalidInputError, storage_errno, storage_error
 from amos_vault.interfaces.arguments import DATE_FORMS, parse_date
+from amos_vault.interfaces.cli.render import print_json
 
 if TYPE_CHECKING:
     from amos_vault.mirror import ActiveMirror
@@ -223,7 +223,7 @@ def load_session(ctx: click.Context, ref: str) -> Session:
 # -- output ----------------------------------------------------------------------------------
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    print_json(data)
 
 
 def print_notes(notes: Iterable[str]) -> None:

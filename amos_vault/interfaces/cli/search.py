@@ -22,6 +22,7 @@ from amos_vault.interfaces.cli.app import (
     main,
     print_notes,
 )
+from amos_vault.interfaces.cli.render import print_search
 
 
 @contextlib.contextmanager
@@ -148,29 +149,4 @@ def search_command(
             click.echo(f"(indexed {answer['indexed']} changed file(s) first)", err=True)
         if answer["index_busy"]:
             print_notes(["another process is updating the index; searching it as it is"])
-    if as_json:
-        emit_json({key: answer.get(key) for key in ("mode", "notice", "hits")})
-        return
-    print_notes([answer["notice"]] if answer["notice"] else ())
-    if not answer["hits"]:
-        click.echo("No matches.")
-    for number, hit in enumerate(answer["hits"], 1):
-        when = (hit.get("timestamp") or "")[:10]
-        who = hit.get("author") or hit["kind"]
-        click.echo(
-            click.style(f"{number}. {hit['title']}", bold=True)
-            + f"  {when}  {who}  (score {hit['score']:.2f})"
-        )
-        anchor = f"  ^{hit['message_id']}" if hit.get("message_id") else ""
-        click.echo(click.style(f"   {hit['path']}:{hit['lines'][0]}{anchor}", fg="cyan"))
-        # Newlines become spaces (same length, so the highlight offsets still hold).
-        ranges = tuple(tuple(r) for r in hit.get("highlights") or ())
-        click.echo("   " + _highlight(hit["snippet"].replace("\n", " "), ranges))
-
-
-def _highlight(text: str, ranges: tuple[tuple[int, ...], ...]) -> str:
-    out, last = [], 0
-    for start, end in ranges:
-        out += [text[last:start], click.style(text[start:end], bold=True, fg="yellow")]
-        last = end
-    return "".join([*out, text[last:]])
+    print_search(answer, as_json)
