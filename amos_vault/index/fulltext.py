@@ -294,7 +294,10 @@ class SearchIndex:
         Q, Must = tantivy.Query, tantivy.Occur.Must
 
         def any_of(name: str, values: Sequence[str]) -> Any:
-            terms = [(tantivy.Occur.Should, Q.term_query(self.schema, name, v)) for v in values]
+            terms = [
+                (tantivy.Occur.Should, Q.term_query(self.schema, name, v, index_option="basic"))
+                for v in values
+            ]
             return Q.const_score_query(Q.boolean_query(terms), 0.0)
 
         clauses = []
@@ -334,14 +337,16 @@ class SearchIndex:
         if not terms:
             return TermHits()
         Q = tantivy.Query
-        should = [(tantivy.Occur.Should, Q.term_query(self.schema, "context", t)) for t in terms]
+
+        # BM25 reads term frequencies, never positions: asking for positions (tantivy's
+        # default) reads and maps the positions file for every matching chunk.
+        def term(field: str, text: str) -> Any:
+            return Q.term_query(self.schema, field, text, index_option="freq")
+
+        should = [(tantivy.Occur.Should, term("context", t)) for t in terms]
         if own_boost:
             should += [
-                (
-                    tantivy.Occur.Should,
-                    Q.boost_query(Q.term_query(self.schema, "text", t), own_boost),
-                )
-                for t in terms
+                (tantivy.Occur.Should, Q.boost_query(term("text", t), own_boost)) for t in terms
             ]
         clauses = self._filter_clauses(filters)
         query = Q.boolean_query([(tantivy.Occur.Must, Q.boolean_query(should)), *clauses])
@@ -369,7 +374,10 @@ class SearchIndex:
             return {}
         Q = tantivy.Query
         query = Q.boolean_query(
-            [(tantivy.Occur.Should, Q.term_query(self.schema, "key", k)) for k in keys]
+            [
+                (tantivy.Occur.Should, Q.term_query(self.schema, "key", k, index_option="basic"))
+                for k in keys
+            ]
         )
         searcher = self.index.searcher()
         found = {}

@@ -257,8 +257,9 @@ class Retriever:
         through_facts: set[str] = set()  # ... through a fact (a message id held twice by a
         # file, pasted by hand, names two messages: each still shows)
         for place, (score, key) in enumerate(ranked):
-            if place >= fetched:  # fetched a page at a time: most queries need one
-                fetched = place + k + 5
+            if place >= fetched:  # a page at a time: just what is still missing, and one
+                # more (each document read maps pages of the index into memory)
+                fetched = place + k - len(hits) + 1
                 docs.update(self.engine.fetch([key for _s, key in ranked[place:fetched]]))
             doc = docs.get(key)
             if doc is None:

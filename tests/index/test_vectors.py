@@ -71,6 +71,23 @@ def test_vectors_are_reusable_by_content_hash(tmp_path: Path) -> None:
     assert store.vector_for(chunk(99, "other words").hash) is None
 
 
+def test_hashes_are_bytes_in_memory_and_hex_text_in_the_files(tmp_path: Path) -> None:
+    store = VectorStore(tmp_path, "m", 8, ann_rows=20)
+    chunks = [chunk(n) for n in range(30)]
+    for c in chunks:
+        store.upsert(c, unit(c.line_start))
+    store.commit()  # 30 rows >= 20: merged into a graph segment, hashes written back out
+    assert store.hashes.dtype == np.dtype("S12")
+    again = VectorStore.open(tmp_path, "m", 8, ann_rows=20)
+    on_disk = set()
+    for segment in tmp_path.glob("seg-*.npz"):
+        with np.load(segment) as data:
+            on_disk |= {h.decode() for h in data["hashes"]}
+    assert on_disk == {c.hash for c in chunks}
+    assert all(again.has(c.key, c.hash) for c in chunks)
+    assert {again.hash_of(again.row_of(c.key) or 0) for c in chunks} == on_disk
+
+
 def test_an_interrupted_commit_leaves_the_previous_state(tmp_path: Path) -> None:
     tmp_path = tmp_path / "vectors"
     store = VectorStore(tmp_path, "m", 8)
