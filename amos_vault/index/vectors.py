@@ -182,7 +182,7 @@ class VectorStore:
         """Live rows sorted by ``keys`` or ``hashes``: (sorted values, their rows)."""
 
         def build() -> tuple[np.ndarray, np.ndarray]:
-            rows = np.flatnonzero(self.alive)
+            rows = np.flatnonzero(self.alive).astype(np.int32)  # half the memory of int64
             values = getattr(self, name)[rows]
             order = np.argsort(values, kind="stable")
             return values[order], rows[order]
