@@ -588,7 +588,7 @@ def _raw_hashes(hexes: np.ndarray) -> np.ndarray:
 
 
 def _hex_hashes(raw: np.ndarray) -> np.ndarray:
-    """"S12" hashes as the hex text files hold ("S32")."""
+    """ "S12" hashes as the hex text files hold ("S32")."""
     values = np.frombuffer(np.asarray(raw, "S12").tobytes(), np.uint8).reshape(-1, 12)
     digits = np.empty((len(values), 24), np.uint8)
     digits[:, 0::2] = _HEX_DIGITS[values >> 4]

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from amos_vault.index.sync import Progress
     from amos_vault.mirror import ActiveMirror
 
-DAEMON_TIMEOUT = 300.0  # seconds a request may take (a first search loads the model)
 DAEMON = "daemon"
 IN_PROCESS = "in-process"
 
@@ -69,11 +68,11 @@ class VaultClient:
                 # Cleared first: a write made during the re-index sets it again.
                 self._unsynced = False
                 try:
-                    ipc.request(amos, {"op": "reindex"}, timeout=DAEMON_TIMEOUT)
+                    ipc.request(amos, {"op": "reindex"}, timeout=ipc.ANSWER_TIMEOUT)
                 except BaseException:
                     self._unsynced = True
                     raise
-            return ipc.request(amos, message, timeout=DAEMON_TIMEOUT)
+            return ipc.request(amos, message, timeout=ipc.ANSWER_TIMEOUT)
         except ipc.DaemonUnavailable:
             return None
 

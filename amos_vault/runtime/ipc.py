@@ -70,6 +70,9 @@ def encode(message: dict[str, Any]) -> bytes:
         return json.dumps(message, default=str).encode() + b"\n"
 
 
+ANSWER_TIMEOUT = 300.0  # seconds a client waits for an answer (a first search loads the model)
+
+
 def request(amos_dir: Path, message: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     """Send one request to the vault's daemon and return its answer.
 

@@ -62,13 +62,16 @@ def answer_from_daemon(args: list[str]) -> bool:
     vault, text, k, as_json = plain
     if vault is None and os.environ.get("AMOS_VAULT"):
         vault = Path(os.environ["AMOS_VAULT"]).expanduser()
-    root = vault.resolve() if vault else locate_vault(Path.cwd())
-    if root is None:
-        return False
     # The smallest query `index.query.parse_query` reads: the text and k, no filters.
+    message = {"op": "search", "query": {"text": text, "k": k}}
     try:
-        answer = ipc.request(root / ".amos", {"op": "search", "query": {"text": text, "k": k}})
-    except AmosError:  # no daemon, or an error answer: the full command line says it
+        root = vault.resolve() if vault else locate_vault(Path.cwd())
+        if root is None:
+            return False
+        answer = ipc.request(root / ".amos", message, timeout=ipc.ANSWER_TIMEOUT)
+    except (AmosError, OSError):
+        # No daemon, an error answer, a folder gone: the full command line says what is
+        # wrong, in its one way.
         return False
     from amos_vault.interfaces.cli.render import print_search
 
