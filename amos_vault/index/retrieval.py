@@ -128,6 +128,11 @@ def named_authors(text: str, authors: Sequence[str]) -> list[str]:
     ]
 
 
+def query_text(query: MemoryQuery) -> str:
+    """The text a query is searched and embedded as (its words, single-spaced)."""
+    return " ".join(query.text.split())
+
+
 class Retriever:
     """Runs `MemoryQuery`s against one vault's engine."""
 
@@ -143,16 +148,17 @@ class Retriever:
         self.settings = settings
         self.notice = notice
 
-    def search(self, query: MemoryQuery) -> SearchResult:
-        """The ``query.k`` best chunks for ``query``."""
-        text = " ".join(query.text.split())
+    def search(self, query: MemoryQuery, vector: np.ndarray | None = None) -> SearchResult:
+        """The ``query.k`` best chunks for ``query`` (``vector``: its embedding, when the
+        caller has it already)."""
+        text = query_text(query)
         if not text or query.k <= 0:
             return SearchResult([], self._mode(), self.notice)
         if not has_words(text):
             return SearchResult([], self._mode(), NO_WORDS)
         if self.embedder is None or not self.engine.population(Filters()):
             return self._full_text(query, text)
-        return self._hybrid(query, text)
+        return self._hybrid(query, text, vector)
 
     def _mode(self) -> str:
         return "hybrid" if self.embedder is not None else "full-text"
@@ -162,7 +168,7 @@ class Retriever:
         hits = self.engine.full_text(terms, scope, self.settings.candidates)
         return dict(zip(hits.keys, hits.scores, strict=True)), max(hits.total, len(hits.keys))
 
-    def _hybrid(self, query: MemoryQuery, text: str) -> SearchResult:
+    def _hybrid(self, query: MemoryQuery, text: str, vector: np.ndarray | None) -> SearchResult:
         assert self.embedder is not None
         engine, weights = self.engine, self.settings
         filters = query.only()
@@ -174,7 +180,8 @@ class Retriever:
 
         # Candidates: the nearest vectors and the best full-text matches; every one of them
         # is then scored on every term, standardised over all chunks in scope.
-        vector = self.embedder.embed([text])[0]
+        if vector is None:
+            vector = self.embedder.embed([text])[0]
         wanted = max(weights.engine_candidates, 3 * query.k)
         hits = engine.full_text(
             terms, filters, weights.candidates, weights.own_text_boost, keys_for=wanted

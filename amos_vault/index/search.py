@@ -21,8 +21,8 @@ from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
 from amos_vault.index.models import DEFAULT_MODEL_ID, EMBEDDING_DIM
-from amos_vault.index.query import MemoryQuery
-from amos_vault.index.retrieval import Retriever, SearchResult
+from amos_vault.index.query import MemoryQuery, has_words
+from amos_vault.index.retrieval import Retriever, SearchResult, query_text
 from amos_vault.index.sync import (
     Manifest,
     Progress,
@@ -224,9 +224,15 @@ class SearchEngine:
     def search(self, query: MemoryQuery) -> SearchResult:
         """Run ``query`` on the index as it is (call `sync` first for fresh results)."""
         notice = "; ".join(self.notices) or None
+        # The query is embedded before the guard is taken: a commit then never waits for the
+        # model, nor a query for a commit while it embeds.
+        text = query_text(query)
+        vector = None
+        if self.embedder is not None and has_words(text) and query.k > 0:
+            vector = self.embedder.embed([text])[0]
         with self.guard:
             retriever = Retriever(self.engine, self.embedder, self.vault.settings.search, notice)
-            return retriever.search(query)
+            return retriever.search(query, vector)
 
     def status(self) -> dict[str, Any]:
         """Files and chunks indexed, the model, and files that were read as plain text."""
