@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,14 +42,19 @@ class Embedder(Protocol):
 
 class ModelEmbedder:
     """An `Embedder` over a model with ``embed(texts, batch_size=)`` (the default model's
-    `LocalModel`, or a fastembed ``TextEmbedding``): batching, cutting, one caller at a time."""
+    `LocalModel`, or a fastembed ``TextEmbedding``): batching and cutting. Callers in several
+    threads run at once on a `LocalModel` (onnxruntime's ``run`` is thread-safe, and a search
+    must not wait for a low-priority consolidation's batch); one at a time on fastembed's."""
 
     def __init__(self, model: Any, model_id: str, dim: int, batch_size: int) -> None:
         self._model = model
         self.model_id = model_id
         self.dim = dim
         self.batch_size = batch_size
-        self._lock = threading.Lock()  # onnxruntime sessions are not re-entrant here
+        concurrent = isinstance(model, LocalModel)
+        self._lock: AbstractContextManager[Any] = (
+            contextlib.nullcontext() if concurrent else threading.Lock()
+        )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` (an empty list gives an empty array).

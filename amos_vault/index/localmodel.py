@@ -21,7 +21,8 @@ from amos_vault.index.leanmodel import LEAN_MODEL_FILE
 
 
 class LocalModel:
-    """A mean-pooled, L2-normalised sentence encoder in an installed model folder."""
+    """A mean-pooled, L2-normalised sentence encoder in an installed model folder; several
+    threads may call `embed` at once (the tokenizer and the session are not changed by it)."""
 
     def __init__(self, folder: Path, *, threads: int | None, session_options: dict[str, Any]):
         import onnxruntime as ort

@@ -141,3 +141,14 @@ def test_the_default_model_runs_as_fastembed_would_run_it(model_dir: Path) -> No
     )
     ours = open_embedder("default", model_dir.parent.parent, threads=1).embed(SAMPLES)
     assert np.array_equal(ours, np.array(list(reference.embed(SAMPLES)), np.float32))
+
+
+def test_threads_embed_at_once_and_get_what_one_thread_gets(model_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = open_embedder("default", model_dir.parent.parent)
+    texts = [f"{text} ({n})" for n in range(6) for text in SAMPLES]
+    alone = embedder.embed(texts)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda _n: embedder.embed(texts), range(8)))
+    assert all(np.array_equal(alone, each) for each in together)
