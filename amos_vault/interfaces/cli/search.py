@@ -154,7 +154,15 @@ def search_command(
     print_notes([answer["notice"]] if answer["notice"] else ())
     if not answer["hits"]:
         click.echo("No matches.")
-    for number, hit in enumerate(answer["hits"], 1):
+    number = 0
+    for hit in answer["hits"]:
+        if hit.get("attached_to"):  # a fact learned from the message above: part of its result
+            anchor = f"  ^{hit['message_id']}" if hit.get("message_id") else ""
+            click.echo(
+                f"   fact: {hit['text']}" + click.style(f"  ({hit['path']}{anchor})", fg="cyan")
+            )
+            continue
+        number += 1
         when = (hit.get("timestamp") or "")[:10]
         who = hit.get("author") or hit["kind"]
         click.echo(
