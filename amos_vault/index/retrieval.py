@@ -303,7 +303,7 @@ class Retriever:
             return {}
         engine, weights = self.engine, self.settings
         scope = Filters(kinds=("fact",))
-        wanted = max(weights.engine_candidates, 3 * query.k)
+        wanted = 5 * query.k  # candidates enough for the k best facts (LoCoMo tune: as 200)
         near = engine.nearest(vector, scope, wanted)
         if not len(near.keys):
             return {}
