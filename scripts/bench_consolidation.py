@@ -8,8 +8,12 @@ consolidated with the chosen engine (default: extractive) and indexed. Reported:
 * fact coverage: the share of the dataset's gold ``observation`` facts for which some extracted
   fact of the same conversation has cosine >= 0.65 / 0.75 / 0.85 (the vault's own embedder);
   facts per session;
-* retrieval with facts: turn-level evidence recall@10 over messages alone, and over messages
-  and facts together, where a fact hit counts as its source messages and as one of the k;
+* retrieval with facts: turn-level evidence recall@10 of the top 10 results over messages
+  alone (searched before consolidating: no facts in the index), over messages with the facts
+  as further keys of their messages (``kinds=("message",)`` after consolidating), and over
+  messages and facts together (``kinds=("message", "fact")``), where a fact standing alone is
+  one result counting as its source messages, and a fact shown beside the message it found
+  is part of that message's result;
 * time to consolidate each conversation (and per session).
 
 The dataset's observations are only read to score; they are never written into a vault.
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_locomo import CATEGORIES, SPLITS, build_vault, evidence_of, split_of
 
 from amos_vault.index.query import MemoryQuery
+from amos_vault.index.retrieval import Hit
 from amos_vault.mirror import ActiveMirror
 
 THRESHOLDS = (0.65, 0.75, 0.85)
@@ -58,6 +63,11 @@ def recall(ranked_groups: list[set[str]], evidence: set[str]) -> float:
     return len(evidence & seen) / len(evidence)
 
 
+def search(mirror: ActiveMirror, question: str, kinds: tuple[str, ...]) -> list[Hit]:
+    """The hits of the ``K`` results for ``question`` among chunks of ``kinds``."""
+    return mirror.search(MemoryQuery(question, k=K, kinds=kinds), sync=False).hits
+
+
 def run(conversation: dict, root: Path, keys: Path, engine: str) -> dict:
     mirror, dia_of = build_vault(conversation, root, keys)
     config = root / ".amos" / "config.toml"
@@ -67,6 +77,10 @@ def run(conversation: dict, root: Path, keys: Path, engine: str) -> dict:
     started = time.perf_counter()
     mirror.index()  # the baseline: indexing (embedding every message) of the same vault
     index_seconds = time.perf_counter() - started
+    questions = [
+        q for q in conversation["qa"] if q.get("category") in CATEGORIES and evidence_of(q)
+    ]
+    alone = [search(mirror, q["question"], ("message",)) for q in questions]  # no facts yet
     embedder = mirror.engine.embedder
     started = time.perf_counter()
     plan = mirror.memory.consolidate()
@@ -83,33 +97,31 @@ def run(conversation: dict, root: Path, keys: Path, engine: str) -> dict:
 
     dia_of_message = {cid.rsplit("#", 1)[1]: dia for cid, dia in dia_of.items()}
     sources = {f.id: {dia_of_message.get(m, "") for m in f.source_messages} for f in facts}
+
+    def groups(hits: list[Hit]) -> list[set[str]]:
+        """Each result as the turns it shows: a message, or a fact standing alone as its
+        source messages (a fact shown beside the message it found is part of that result)."""
+        out = []
+        for hit in hits:
+            if hit.kind == "fact" and not hit.attached_to:
+                out.append(sources.get(hit.message_id, set()))
+            elif hit.kind != "fact":
+                out.append({dia_of.get(hit.chunk_id, "")})
+        return out
+
     rows = []
-    for question in conversation["qa"]:
+    for question, plain in zip(questions, alone, strict=True):
         evidence = set(evidence_of(question))
-        if question.get("category") not in CATEGORIES or not evidence:
-            continue
-        plain = mirror.search(
-            MemoryQuery(question["question"], k=K, kinds=("message",)), sync=False
-        )
-        mixed = mirror.search(
-            MemoryQuery(question["question"], k=K, kinds=("message", "fact")), sync=False
-        )
-
-        def groups(hits: list) -> list[set[str]]:
-            out = []
-            for hit in hits:
-                if hit.kind == "fact":
-                    out.append(sources.get(hit.message_id, set()))
-                else:
-                    out.append({dia_of.get(hit.chunk_id, "")})
-            return out
-
+        keys = search(mirror, question["question"], ("message",))
+        mixed = search(mirror, question["question"], ("message", "fact"))
         rows.append(
             {
                 "category": question["category"],
-                "without": recall(groups(plain.hits), evidence),
-                "with": recall(groups(mixed.hits), evidence),
-                "fact_hits": sum(h.kind == "fact" for h in mixed.hits[:K]),
+                "without": recall(groups(plain), evidence),
+                "keys": recall(groups(keys), evidence),
+                "with": recall(groups(mixed), evidence),
+                "fact_hits": sum(h.kind == "fact" for h in mixed),
+                "standalone_facts": sum(h.kind == "fact" and not h.attached_to for h in mixed),
             }
         )
     return {
@@ -180,12 +192,16 @@ def main() -> None:
         subset = [r for r in rows if number is None or r["category"] == number]
         if subset:
             without = statistics.fmean(r["without"] for r in subset)
+            keys = statistics.fmean(r["keys"] for r in subset)
             with_facts = statistics.fmean(r["with"] for r in subset)
             print(
-                f"R@{K} {name:12} n={len(subset):4d}  messages {without:.3f}"
-                f"  messages+facts {with_facts:.3f}"
+                f"R@{K} {name:12} n={len(subset):4d}  messages alone {without:.3f}"
+                f"  facts as keys {keys:.3f}  messages+facts {with_facts:.3f}"
             )
-    print(f"fact hits in the top {K}: mean {statistics.fmean(r['fact_hits'] for r in rows):.2f}")
+    print(
+        f"facts in the top {K} results: mean {statistics.fmean(r['fact_hits'] for r in rows):.2f}"
+        f" ({statistics.fmean(r['standalone_facts'] for r in rows):.2f} standing alone)"
+    )
     if options.json:
         options.json.write_text(json.dumps(results, indent=1, default=str))
     print(f"facts R@{K}={statistics.fmean(r['with'] for r in rows):.3f}")

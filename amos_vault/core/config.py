@@ -109,6 +109,11 @@ class SearchSettings:
     author_weight: float = _setting(
         0.5, "Boost for messages by the one author the query names (multi-party chats)."
     )
+    fact_weight: float = _setting(
+        0.3,
+        "Weight of the facts drawn from a message as further keys of it: the best standardised "
+        "score of the query's best facts drawn from it, when above the average fact's.",
+    )
     own_text_boost: float = _setting(
         0.5, "Extra full-text weight of a message's own words over its neighbours' words."
     )

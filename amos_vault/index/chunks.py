@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
+from amos_vault.files.links import link_parts
 from amos_vault.files.memorynote import Fact, parse_fact_line, read_note_layout
 from amos_vault.files.sessionfile import Message, SessionDocument, SessionHeader
 
@@ -23,6 +24,18 @@ KINDS = ("message", "session", "fact", "note")
 def chunk_key(chunk_id: str) -> int:
     """A stable 63-bit integer key for ``chunk_id`` (shared by the index and the vectors)."""
     return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def message_chunk_id(path: str, message_id: str) -> str:
+    """The chunk id of the message ``message_id`` of the session file ``path``."""
+    return f"message:{path}#{message_id}"
+
+
+def source_message_key(source: str) -> int | None:
+    """The chunk key of the message a fact's source link names (``sessions/…/x#^m-…``, the
+    way links are written: a vault path without ``.md``); None when it names no message."""
+    file, block = link_parts(source)
+    return chunk_key(message_chunk_id(f"{file}.md", block)) if file and block else None
 
 
 def content_hash(text: str) -> str:
@@ -105,7 +118,7 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
     for m in messages:
         uses[m.id] = uses.get(m.id, 0) + 1
         suffix = f"~{uses[m.id]}" if uses[m.id] > 1 else ""
-        ids.append(f"message:{path}#{m.id}{suffix}")
+        ids.append(message_chunk_id(path, m.id) + suffix)
     chunks = []
     for index, message in enumerate(messages):
         own = _said(message, with_date=True)

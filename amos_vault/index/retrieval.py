@@ -7,6 +7,8 @@ full-text matches (the query's filters applied). Each candidate is scored as
           + w_dense * z(cosine of the query and the chunk's vector)
           + w_session * z(BM25 of the chunk's whole session)
           + w_author * [the query names exactly one author, and this chunk is by them]
+          + w_fact * max(0, the best own-text score of the query's k best facts drawn from
+                            this message: its dense and BM25 terms above, standardised alike)
 
 where z() standardises a score over every chunk in scope, not only the candidates (chunks
 with no full-text match score 0 before standardising; the mean and spread of the cosine come
@@ -25,6 +27,14 @@ vector (-0.018/+0.016), no date in the embedded text (+0.004/-0.017), the query 
 also without the author it names (+0.016/-0.003), a stronger author boost (-0.005/-0.001),
 and spreading hits over sessions or apart from their neighbours (-0.010/-0.009 and worse).
 
+Facts are further keys of the messages they were drawn from (their ``source`` links), not
+rivals for their places: a query for messages ranks messages, the facts' evidence added with
+a weight (a message scored as the better of its own score and its best fact's lost 0.014 on
+tune: loosely matching fact sentences flood the top 10 with their messages). Where facts are
+asked for too, a fact that found a message is shown right after it, the pair one of the k
+results, ranked as the better of the two (``Hit.attached_to``); a fact without a source
+message in the vault is a result of its own.
+
 "Nothing found" is an answer: when no word of the query is in any file (and it names no
 author) and no passage in scope reaches a cosine of ``nothing_found_floor``, search returns no
 hits and says so, rather than ranking noise.
@@ -35,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +53,7 @@ import numpy as np
 
 from amos_vault.core.config import SearchSettings
 from amos_vault.files.links import wikilink
+from amos_vault.index.chunks import source_message_key
 from amos_vault.index.embeddings import Embedder
 from amos_vault.index.engine import IndexEngine, TermHits, best_first
 from amos_vault.index.fulltext import analyze
@@ -71,6 +82,7 @@ class Hit:
     snippet: str
     highlights: tuple[tuple[int, int], ...] = ()
     sources: tuple[str, ...] = ()  # a fact's source messages, as link targets
+    attached_to: str = ""  # a fact shown with a message it found: that message's chunk id
 
     @property
     def link(self) -> str:
@@ -96,6 +108,7 @@ class Hit:
             "highlights": [list(r) for r in self.highlights],
             "text": self.text,
             "sources": list(self.sources),
+            "attached_to": self.attached_to or None,
         }
 
 
@@ -115,6 +128,41 @@ def _z(values: np.ndarray, population: int) -> tuple[float, float]:
     mean = float(values.sum()) / n
     var = float((values.astype(np.float64) ** 2).sum()) / n - mean * mean
     return mean, (var**0.5 if var > 1e-12 else 1.0)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What makes a query's raw scores comparable: the mean and spread of its cosine and of
+    its BM25 score over the chunks in scope (``has_words``: some chunk matched a term)."""
+
+    mean: float
+    std: float
+    mean_b: float
+    std_b: float
+    has_words: bool
+
+    def own_text(
+        self, weights: SearchSettings, similarity: np.ndarray, bm25: np.ndarray
+    ) -> np.ndarray:
+        """The score of chunks on their own text (meaning and words), from their cosine and
+        their raw BM25 (0 where no term matched)."""
+        dense = weights.dense_weight * (similarity - self.mean) / self.std
+        if not self.has_words:
+            return dense
+        return dense + weights.bm25_weight * (bm25 - self.mean_b) / self.std_b
+
+
+@dataclass
+class FoundByFacts:
+    """A message reached through facts drawn from it: the best of their scores, their keys."""
+
+    score: float
+    facts: list[int] = field(default_factory=list)
+
+
+def _asks(query: Filters, kind: str) -> bool:
+    """Whether ``query`` wants chunks of ``kind`` (no kinds named: every kind)."""
+    return not query.kinds or kind in query.kinds
 
 
 def named_authors(text: str, authors: Sequence[str]) -> list[str]:
@@ -201,31 +249,87 @@ class Retriever:
             return SearchResult([], "hybrid", notice, terms)
 
         mean, std = engine.similarity_spread(vector, filters)
-        fused = weights.dense_weight * (found.similarity - mean) / std
-        bm25 = np.zeros(len(keys))
+        mean_b, std_b = 0.0, 1.0
         if hits.scores:
             mean_b, std_b = _z(np.asarray(hits.scores), max(population, hits.total))
-            bm25[:] = -mean_b / std_b
+        scale = Scale(mean, std, mean_b, std_b, bool(hits.scores))
+        keyed = self._facts_as_keys(query, terms, vector, scale)
+        unseen = np.setdiff1d(np.fromiter(keyed, np.uint64, len(keyed)), keys)
+        if len(unseen):  # messages found only through a fact
+            found = (found + engine.describe(vector, unseen.tolist())).by_key()
+            keys, has_vector = found.keys, ~np.isnan(found.similarity)
+        present = set(keys[has_vector].tolist())  # not a source message deleted since
+        keyed = {message: by for message, by in keyed.items() if message in present}
+        raw = np.zeros(len(keys))
+        if hits.scores:
             matched = np.asarray(hits.keys, np.uint64)  # the best hits: all candidates
-            where = np.searchsorted(keys, matched)
-            bm25[where] = (np.asarray(hits.scores[: len(matched)]) - mean_b) / std_b
-        fused = fused + weights.bm25_weight * bm25
+            raw[np.searchsorted(keys, matched)] = hits.scores[: len(matched)]
+        own = scale.own_text(weights, found.similarity, raw)
+        bm25 = (raw - mean_b) / std_b if hits.scores else raw
+        context = np.zeros(len(keys))
         sessions, session_population = self._session_scores(terms, filters)
         if sessions:
             values = np.asarray(list(sessions.values()))
             mean_s, std_s = _z(values, session_population)
-            session_z = np.array(
+            context += weights.session_weight * np.array(
                 [(sessions.get(int(s), 0.0) - mean_s) / std_s for s in found.session_keys]
             )
-            fused = fused + weights.session_weight * session_z
         if len(named) == 1:
-            fused = fused + weights.author_weight * np.array(
+            context += weights.author_weight * np.array(
                 [author == named[0] for author in found.authors]
             )
         # A full-text hit without a vector yet (just written) ranks on its words alone.
-        fused = np.where(has_vector, fused, weights.bm25_weight * bm25)
+        fused = np.where(has_vector, own + context, weights.bm25_weight * bm25)
+        if keyed:  # a message found by facts drawn from it: the best fact's score adds
+            where = np.searchsorted(keys, np.fromiter(keyed, np.uint64, len(keyed)))
+            fused[where] += weights.fact_weight * np.array(
+                [max(by.score, 0.0) for by in keyed.values()]
+            )
+        beside: dict[int, list[tuple[int, float]]] = {}
+        if keyed and _asks(query, "fact"):  # a fact shows beside the message it found, the
+            place = {int(key): i for i, key in enumerate(keys)}  # pair as the better of them
+            for message, by in keyed.items():
+                facts = [(f, float(fused[place[f]]) if f in place else None) for f in by.facts]
+                best = max([fused[place[message]], *(s for _f, s in facts if s is not None)])
+                fused[place[message]] = best
+                beside[message] = [(f, best if s is None else s) for f, s in facts]
         ranked = [(float(fused[i]), int(keys[i])) for i in best_first(fused, query.k * 3)]
-        return SearchResult(self._hits(ranked, query.k, terms), "hybrid", self.notice, terms)
+        shown = self._hits(ranked, query.k, terms, beside)
+        return SearchResult(shown, "hybrid", self.notice, terms)
+
+    def _facts_as_keys(
+        self, query: MemoryQuery, terms: list[str], vector: np.ndarray, scale: Scale
+    ) -> dict[int, FoundByFacts]:
+        """Facts as further keys of the messages they were drawn from: by message key, the
+        best score of the query's ``query.k`` best facts drawn from it (on their own text,
+        standardised as the chunks in the query's scope are: ``scale``) and those facts'
+        keys. Only for a query for messages restricted by nothing but kinds: a fact has no
+        session, role or time of its own to filter on."""
+        filters = query.only()
+        if not _asks(query, "message") or not dataclasses.replace(filters, kinds=()).is_empty():
+            return {}
+        engine, weights = self.engine, self.settings
+        scope = Filters(kinds=("fact",))
+        wanted = 5 * query.k  # candidates enough for the k best facts (LoCoMo tune: as 200)
+        near = engine.nearest(vector, scope, wanted)
+        if not len(near.keys):
+            return {}
+        hits = engine.full_text(terms, scope, wanted, weights.own_text_boost)
+        others = np.setdiff1d(np.asarray(hits.keys, np.uint64), near.keys)
+        found = (near + engine.describe(vector, others.tolist())).by_key()
+        bm25 = np.zeros(len(found.keys))
+        if hits.keys:
+            bm25[np.searchsorted(found.keys, np.asarray(hits.keys, np.uint64))] = hits.scores
+        score = scale.own_text(weights, found.similarity, bm25)
+        best = [(float(score[i]), int(found.keys[i])) for i in best_first(score, query.k)]
+        docs = engine.fetch([key for _score, key in best])
+        keyed: dict[int, FoundByFacts] = {}
+        for fact_score, fact in best:
+            for source in (docs.get(fact) or {}).get("sources", []):
+                message = source_message_key(str(source))
+                if message is not None:
+                    keyed.setdefault(message, FoundByFacts(fact_score)).facts.append(fact)
+        return keyed
 
     def _close_enough(self, similarity: np.ndarray) -> bool:
         """Whether the closest of these passages reaches the "nothing found" floor."""
@@ -254,66 +358,83 @@ class Retriever:
         ranked.sort(reverse=True)
         return SearchResult(self._hits(ranked, query.k, terms), "full-text", self.notice, terms)
 
-    def _hits(self, ranked: list[tuple[float, int]], k: int, terms: list[str]) -> list[Hit]:
+    def _hits(
+        self,
+        ranked: list[tuple[float, int]],
+        k: int,
+        terms: list[str],
+        beside: Mapping[int, list[tuple[int, float]]] | None = None,
+    ) -> list[Hit]:
+        """The first ``k`` results of ``ranked`` (a text held twice, as a copied message, shows
+        once). ``beside``: by message, facts (and their scores) shown right after it, the pair
+        one result (not where the facts rank on their own)."""
+        beside = beside or {}
         ranked = ranked[: k * 3]  # room for the duplicates dropped below
+        listed = {key for _score, key in ranked}
+        shown = {f for m, facts in beside.items() if m in listed for f, _score in facts}
         docs: dict[int, dict[str, Any]] = {}
-        fetched = 0
+        fetched = results = 0
         hits: list[Hit] = []
         seen: set[tuple[str, str]] = set()
-        shown: set[str] = set()  # the messages shown so far, themselves or through a fact
-        through_facts: set[str] = set()  # ... through a fact (a message id held twice by a
-        # file, pasted by hand, names two messages: each still shows)
         for place, (score, key) in enumerate(ranked):
             if place >= fetched:  # a page at a time: just what is still missing, and one
                 # more (each document read maps pages of the index into memory)
-                fetched = place + k - len(hits) + 1
-                docs.update(self.engine.fetch([key for _s, key in ranked[place:fetched]]))
-            doc = docs.get(key)
-            if doc is None:
+                fetched = place + k - results + 1
+                page = [key for _s, key in ranked[place:fetched]]
+                page += [f for m in page for f, _score in beside.get(m, ())]
+                docs.update(self.engine.fetch([key for key in page if key not in docs]))
+            hit = None if key in shown else self._hit(docs.get(key), score, terms, seen)
+            if hit is None:
                 continue
-            fields = {name: (values or [""])[0] for name, values in doc.items()}
-            body = str(fields.get("text", ""))
-            duplicate = (str(fields.get("kind", "")), " ".join(body.split()))
-            if duplicate in seen:
-                continue  # the same text twice (a copied message) shows once
-            sources = tuple(str(s) for s in doc.get("sources", []))
-            said = sources
-            is_message = fields.get("kind") == "message"
-            if is_message:
-                stem = str(fields.get("path", "")).removesuffix(".md")
-                said = (f"{stem}#^{fields.get('message_id')}",)
-            if said and all(ref in (through_facts if is_message else shown) for ref in said):
-                continue  # a fact restating a message above, or the message of a fact above
-            shown.update(said)
-            if not is_message:
-                through_facts.update(said)
-            seen.add(duplicate)
-            fragment, ranges = self.engine.highlight(terms, body)
-            stamp = int(fields.get("timestamp") or 0)
-
-            def text(name: str, fields: dict[str, object] = fields) -> str:
-                return str(fields.get(name, ""))
-
-            hits.append(
-                Hit(
-                    chunk_id=text("chunk_id"),
-                    kind=text("kind"),
-                    score=score,
-                    path=text("path"),
-                    title=text("title"),
-                    session_id=text("session_id"),
-                    message_id=text("message_id"),
-                    line_start=int(fields.get("line_start") or 0),
-                    line_end=int(fields.get("line_end") or 0),
-                    timestamp=dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp else None,
-                    role=text("role"),
-                    author=text("author"),
-                    text=body,
-                    snippet=fragment,
-                    highlights=tuple(ranges),
-                    sources=sources,
-                )
-            )
-            if len(hits) == k:
+            hits.append(hit)
+            shown.add(key)
+            for fact, fact_score in beside.get(key, ()):
+                extra = self._hit(docs.get(fact), fact_score, terms, seen)
+                if extra is not None:
+                    hits.append(dataclasses.replace(extra, attached_to=hit.chunk_id))
+            results += 1
+            if results == k:
                 break
         return hits
+
+    def _hit(
+        self,
+        doc: dict[str, Any] | None,
+        score: float,
+        terms: list[str],
+        seen: set[tuple[str, str]],
+    ) -> Hit | None:
+        """The hit of a fetched chunk (None when it is gone, or its text of its kind is in
+        ``seen``, to which it is added)."""
+        if doc is None:
+            return None
+        fields = {name: (values or [""])[0] for name, values in doc.items()}
+        body = str(fields.get("text", ""))
+        duplicate = (str(fields.get("kind", "")), " ".join(body.split()))
+        if duplicate in seen:
+            return None
+        seen.add(duplicate)
+        fragment, ranges = self.engine.highlight(terms, body)
+        stamp = int(fields.get("timestamp") or 0)
+
+        def text(name: str) -> str:
+            return str(fields.get(name, ""))
+
+        return Hit(
+            chunk_id=text("chunk_id"),
+            kind=text("kind"),
+            score=score,
+            path=text("path"),
+            title=text("title"),
+            session_id=text("session_id"),
+            message_id=text("message_id"),
+            line_start=int(fields.get("line_start") or 0),
+            line_end=int(fields.get("line_end") or 0),
+            timestamp=dt.datetime.fromtimestamp(stamp, dt.UTC) if stamp else None,
+            role=text("role"),
+            author=text("author"),
+            text=body,
+            snippet=fragment,
+            highlights=tuple(ranges),
+            sources=tuple(str(s) for s in doc.get("sources", [])),
+        )

@@ -338,6 +338,12 @@ def test_remember_fact_is_searchable_and_forget_removes_it(world: dict[str, Any]
     assert fact["uri"] and "loves grilled sardines" in client.read(fact["uri"])
     hits = client.ok("search_memory", query="loves grilled sardines", kinds=["fact"])["hits"]
     assert any("loves grilled sardines" in h["text"] for h in hits)
+    hits = client.ok("search_memory", query="loves grilled sardines", k=1)["hits"]
+    assert [(h["rank"], h["kind"], h["message_id"]) for h in hits] == [
+        (1, "message", trip.messages[1].id),
+        (1, "fact", fact["id"]),  # found with the message it came from: one result
+    ]
+    assert hits[1]["attached_to"] and not hits[0]["attached_to"]
 
     assert "confidence" in client.error("remember_fact", text="x", confidence=2)
     assert "type" in client.error("remember_fact", text="x", type="rumour")

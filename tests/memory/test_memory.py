@@ -644,14 +644,18 @@ def test_nested_facts_and_double_colons_survive(mirror: ActiveMirror, vault_root
     assert fact.id in [f.id for f in mirror.memory.facts()]
 
 
-def test_a_fact_and_its_message_show_once_in_one_result_list(mirror: ActiveMirror) -> None:
+def test_a_fact_and_its_message_are_one_result_the_fact_beside_the_message(
+    mirror: ActiveMirror,
+) -> None:
     session = _session(mirror, "Fruit", [("user", "My favorite fruit is mango.")])
     fact = mirror.memory.consolidate().added[0]
-    hits = mirror.search(MemoryQuery("favorite fruit mango", kinds=("message", "fact"))).hits
-    top = [h for h in hits if h.message_id in (fact.id, session.messages[0].id)]
-    assert len(top) == 1  # the same evidence, once
+    query = MemoryQuery("favorite fruit mango", k=1, kinds=("message", "fact"))
+    hits = mirror.search(query).hits
+    assert [h.message_id for h in hits] == [session.messages[0].id, fact.id]
+    assert hits[1].attached_to == hits[0].chunk_id  # the evidence, and what was learned from it
     facts = mirror.search(MemoryQuery("favorite fruit mango", kinds=("fact",))).hits
     assert facts[0].sources == fact.sources  # a fact hit says where it comes from
+    assert not facts[0].attached_to  # no message asked for: it stands alone
 
 
 def test_a_fenced_code_block_in_a_note_is_neither_a_fact_nor_a_chunk(

@@ -502,6 +502,9 @@ def compare_hits(
 ) -> tuple[bool, bool, float]:
     """(equal up to near-ties, identical, largest score difference): daemon ``got`` (top k)
     against the rebuild's ``want`` (top 3k)."""
+    # A fact shown beside the message it found is part of that message's result.
+    got = [h for h in got if not h.get("attached_to")]
+    want = [h for h in want if not h.get("attached_to")]
     score = {h["chunk_id"]: float(h["score"]) for h in want}
     # A fact and the message it restates show once, whichever ranks first: near-tied, either
     # may be the one shown, so each stands for the other.

@@ -59,3 +59,24 @@ def test_resync_is_idempotent(team_vault: TeamVault) -> None:
     assert alice.engine.status() == before
     hits = _texts(alice, "how often do tomatoes need water")
     assert hits and "Tomatoes" in hits[0]
+
+
+def test_a_fact_finds_the_message_it_came_from_as_in_the_embedded_engine(
+    team_vault: TeamVault,
+) -> None:
+    alice = team_vault("alice")
+    session = _fill(
+        alice,
+        "Catching up",
+        [
+            "Ana's sister visited Lisbon last week and loved the city.",
+            "Ana said the city library has a new reading room.",
+            "Got the keys today! Boxes everywhere, but the view of the Douro is worth it.",
+        ],
+    )
+    told = session.messages[2].id
+    fact = alice.memory.remember("Ana moved to Porto.", source=f"{session.id}#{told}")
+    alice.index()
+    hits = alice.search(MemoryQuery("Which city did Ana move to?", k=1), sync=False).hits
+    assert [(h.kind, h.message_id) for h in hits] == [("message", told), ("fact", fact.id)]
+    assert hits[1].attached_to == hits[0].chunk_id

@@ -46,7 +46,13 @@ def print_search(answer: dict[str, Any], as_json: bool) -> None:
         echo(f"note: {answer['notice']}", err=True)
     if not answer["hits"]:
         echo("No matches.")
-    for number, hit in enumerate(answer["hits"], 1):
+    number = 0
+    for hit in answer["hits"]:
+        if hit.get("attached_to"):  # a fact learned from the message above: part of its result
+            anchor = f"  ^{hit['message_id']}" if hit.get("message_id") else ""
+            echo(f"   fact: {hit['text']}" + style(f"  ({hit['path']}{anchor})", fg="cyan"))
+            continue
+        number += 1
         when = (hit.get("timestamp") or "")[:10]
         who = hit.get("author") or hit["kind"]
         echo(

@@ -118,7 +118,8 @@ class VaultTools:
         until: str | None = None,
         as_of: str | None = None,
     ) -> dict[str, Any]:
-        """Hybrid search; hits carry the file, line and a ``[[path#^m-id]]`` link. With
+        """Hybrid search; hits carry the file, line and a ``[[path#^m-id]]`` link. A fact found
+        with the message it came from follows it, with its rank and ``attached_to``. With
         ``as_of``, over the vault as its last git commit on or before that date left it."""
         if not query.strip():
             raise InvalidInputError("the query is empty", hint="give the words to search for")
@@ -143,8 +144,16 @@ class VaultTools:
             "mode": answer["mode"],
             "served_by": answer["served_by"],
             "notice": answer["notice"],
-            "hits": [self._hit(rank, hit) for rank, hit in enumerate(answer["hits"], 1)],
+            "hits": self._hits(answer["hits"]),
         }
+
+    def _hits(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The hits as MCP gives them, ranked by result (a fact beside its message shares it)."""
+        ranked, rank = [], 0
+        for hit in hits:
+            rank += not hit.get("attached_to")
+            ranked.append(self._hit(rank, hit))
+        return ranked
 
     def _hit(self, rank: int, hit: dict[str, Any]) -> dict[str, Any]:
         session_id = hit.get("session_id")
@@ -164,6 +173,7 @@ class VaultTools:
             "author": hit.get("author"),
             "snippet": hit["snippet"],
             "text": _clip(hit["text"]),
+            "attached_to": hit.get("attached_to"),
         }
 
     def context(self, question: str, session: str | None = None) -> dict[str, Any]:
