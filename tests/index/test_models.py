@@ -152,3 +152,26 @@ def test_threads_embed_at_once_and_get_what_one_thread_gets(model_dir: Path) -> 
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda _n: embedder.embed(texts), range(8)))
     assert all(np.array_equal(alone, each) for each in together)
+
+
+def test_a_model_installed_by_an_earlier_version_gets_its_lean_graph(
+    run_cli: RunCli, model_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from amos_vault.index.leanmodel import LEAN_MODEL_FILE
+    from amos_vault.index.models import DEFAULT_MODEL_NAME
+
+    cache = tmp_path / "cache"
+    folder = cache / "amos-vault" / "models" / DEFAULT_MODEL_NAME
+    shutil.copytree(model_dir, folder)
+    (folder / LEAN_MODEL_FILE).unlink()
+    env = {"XDG_CACHE_HOME": str(cache)}
+    before = run_cli("model", "status", vault=False, env=env)
+    assert before.returncode == 0 and "amosvault model install" in before.stderr
+    # Nothing to download: the verified original is there, the lean graph is derived from it.
+    installed = run_cli("model", "install", vault=False, env=env)
+    assert installed.returncode == 0, installed.stderr
+    assert (folder / LEAN_MODEL_FILE).is_file()
+    after = run_cli("model", "status", vault=False, env=env)
+    assert after.returncode == 0 and not after.stderr

@@ -16,6 +16,7 @@ from amos_vault.interfaces.cli.app import (
     fail,
     main,
     open_mirror,
+    print_notes,
     refresh_index,
     vault_root,
 )
@@ -39,6 +40,7 @@ def model_install_command() -> None:
 def model_status_command() -> None:
     """Say whether the default model is installed and usable."""
     from amos_vault.core.environment import user_cache_dir
+    from amos_vault.index.leanmodel import LEAN_MODEL_FILE
     from amos_vault.index.models import default_model_dir, model_problems
 
     folder = default_model_dir(user_cache_dir())
@@ -46,6 +48,13 @@ def model_status_command() -> None:
     if problems:
         fail(f"the default model is not usable: {problems[0]}", "run `amosvault model install`")
     click.echo(f"The default model is installed at {folder}.")
+    if not (folder / LEAN_MODEL_FILE).is_file():
+        print_notes(
+            [
+                f"it has no {LEAN_MODEL_FILE} (installed by an earlier version), so it takes "
+                "about 50 MB more memory; `amosvault model install` adds it"
+            ]
+        )
 
 
 @main.group("daemon", invoke_without_command=True)
