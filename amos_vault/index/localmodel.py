@@ -17,14 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from amos_vault.index.leanmodel import LEAN_MODEL_FILE
+from amos_vault.index.leanmodel import LEAN_MODEL_FILE, lean_graph_matches
 
 
 class LocalModel:
     """A mean-pooled, L2-normalised sentence encoder in an installed model folder; several
     threads may call `embed` at once (the tokenizer and the session are not changed by it)."""
 
-    def __init__(self, folder: Path, *, threads: int | None, session_options: dict[str, Any]):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        threads: int | None,
+        session_options: dict[str, Any],
+        source_sha256: str | None = None,
+    ):
+        """Load the model in ``folder``: its lean graph when that was made from the
+        ``model.onnx`` whose sha256 is ``source_sha256`` (see `leanmodel`), else the
+        original."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -53,14 +63,22 @@ class LocalModel:
             options.inter_op_num_threads = threads
         for name, value in session_options.items():
             setattr(options, name, value)
+
         # The lean graph gives the same vectors in less memory; an install made by an
         # earlier version has only the original (`amosvault model install` adds the lean one).
-        graph = folder / LEAN_MODEL_FILE
-        if not graph.is_file():
-            graph = folder / "model.onnx"
-        self._session = ort.InferenceSession(
-            str(graph), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        def session(graph: Path) -> Any:
+            return ort.InferenceSession(
+                str(graph), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+
+        lean = folder / LEAN_MODEL_FILE
+        chosen = None
+        if source_sha256 and lean.is_file():
+            chosen = session(lean)
+            if not lean_graph_matches(chosen.get_modelmeta().custom_metadata_map, source_sha256):
+                chosen = None  # made from another file, or by another version of the rewrite
+        self.graph_file = LEAN_MODEL_FILE if chosen is not None else "model.onnx"
+        self._session = chosen if chosen is not None else session(folder / "model.onnx")
         self._inputs = {node.name for node in self._session.get_inputs()}
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> Iterator[np.ndarray]:

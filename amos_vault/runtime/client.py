@@ -32,11 +32,15 @@ class VaultClient:
     from several threads: the in-process index and model are used by one caller at a time.
     """
 
-    def __init__(self, root: Path, mirror: ActiveMirror | None = None) -> None:
+    def __init__(
+        self, root: Path, mirror: ActiveMirror | None = None, *, use_daemon: bool = True
+    ) -> None:
         """``root`` is the vault's folder; ``mirror`` the vault already opened, if it is
-        (otherwise it is opened on first in-process use)."""
+        (otherwise it is opened on first in-process use); ``use_daemon=False``: never ask
+        the daemon (it was just asked and did not answer)."""
         self.root = root
         self._mirror = mirror
+        self._use_daemon = use_daemon
         self._engine_lock = threading.Lock()  # in-process index and model: one user at a time
         # A write of ours the daemon's index may not have yet (its watcher debounces).
         self._unsynced = False
@@ -63,6 +67,8 @@ class VaultClient:
         once, not after its watcher's debounce.
         """
         amos = self.root / ".amos"
+        if not self._use_daemon:
+            return None
         try:
             if self._unsynced:
                 # Cleared first: a write made during the re-index sets it again.

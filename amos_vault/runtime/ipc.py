@@ -22,7 +22,12 @@ MAX_MESSAGE = 1 << 20  # a request or answer longer than this is refused
 
 
 class DaemonUnavailable(AmosError):
-    """No daemon answers on this vault's socket."""
+    """No daemon answers on this vault's socket: none listens (``before_asking``), or the
+    request was sent and no proper answer came (a timeout, a crash)."""
+
+    def __init__(self, message: str, *, before_asking: bool = True) -> None:
+        super().__init__(message)
+        self.before_asking = before_asking
 
 
 def socket_path(amos_dir: Path) -> Path:
@@ -87,17 +92,26 @@ def request(amos_dir: Path, message: dict[str, Any], timeout: float = 30.0) -> d
     try:
         with unix_address(path) as address:
             client.connect(address)
+    except (ConnectionRefusedError, FileNotFoundError):
+        client.close()
+        raise DaemonUnavailable("the daemon's socket is there but nobody answers") from None
+    except OSError as exc:
+        client.close()
+        raise DaemonUnavailable(f"the daemon's socket cannot be reached: {exc}") from None
+    try:
         client.sendall(encode(message))
         with client.makefile("rb") as stream:
             answer = read_message(stream)
-    except (ConnectionRefusedError, FileNotFoundError):
-        raise DaemonUnavailable("the daemon's socket is there but nobody answers") from None
     except (OSError, ValueError) as exc:
-        raise DaemonUnavailable(f"the daemon did not answer properly: {exc}") from None
+        raise DaemonUnavailable(
+            f"the daemon did not answer properly: {exc}", before_asking=False
+        ) from None
     finally:
         client.close()
     if answer is None:
-        raise DaemonUnavailable("the daemon closed the connection without answering")
+        raise DaemonUnavailable(
+            "the daemon closed the connection without answering", before_asking=False
+        )
     if not answer.get("ok"):
         raise AmosError(
             str(answer.get("error", "the daemon refused the request")), hint=answer.get("hint")

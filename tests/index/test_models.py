@@ -111,13 +111,19 @@ def test_the_lean_graph_gives_the_original_vectors_bit_for_bit(
     assert (model_dir / LEAN_MODEL_FILE).is_file(), "`model install` writes the lean graph"
     lean = tmp_path / "lean"
     shutil.copytree(original, lean)
-    assert write_lean_model(lean / "model.onnx", lean / LEAN_MODEL_FILE) == 2  # both tables
+    sha = ARTIFACTS[0].sha256
+    assert write_lean_model(lean / "model.onnx", lean / LEAN_MODEL_FILE, sha) == 2  # both tables
 
-    def vectors(folder: Path) -> np.ndarray:
-        model = LocalModel(folder, threads=1, session_options={})
+    def vectors(folder: Path, model: LocalModel | None = None) -> np.ndarray:
+        model = model or LocalModel(folder, threads=1, session_options={}, source_sha256=sha)
         return np.array(list(model.embed(SAMPLES, batch_size=2)))
 
-    assert np.array_equal(vectors(original), vectors(lean))
+    lean_model = LocalModel(lean, threads=1, session_options={}, source_sha256=sha)
+    assert lean_model.graph_file == LEAN_MODEL_FILE
+    assert np.array_equal(vectors(original), vectors(lean, lean_model))
+    # A lean graph made from another file (or by another version of the rewrite) is not used.
+    stale = LocalModel(lean, threads=1, session_options={}, source_sha256="0" * 64)
+    assert stale.graph_file == "model.onnx"
 
 
 def test_the_default_model_runs_as_fastembed_would_run_it(model_dir: Path) -> None:

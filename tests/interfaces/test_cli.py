@@ -332,3 +332,43 @@ def test_a_warm_search_prints_what_the_full_command_prints_without_importing_cli
         assert "no words to search for" in nothing.stderr and "No matches." in nothing.stdout
     finally:
         daemon.stop()
+
+
+def test_a_warm_search_prints_the_daemons_error_once_and_falls_back_when_none_listens(
+    vault_root: Path,
+) -> None:
+    import socket
+    import threading
+
+    from amos_vault.runtime import ipc
+
+    requests: list[bytes] = []
+    path = ipc.socket_path(vault_root / ".amos")
+    with ipc.unix_address(path) as address:
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(address)
+    server.listen()
+
+    def answer_with_an_error() -> None:  # a daemon that refuses every search
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection, connection.makefile("rb") as stream:
+                requests.append(stream.readline())
+                connection.sendall(ipc.encode({"ok": False, "error": "boom", "hint": "do x"}))
+
+    threading.Thread(target=answer_with_an_error, daemon=True).start()
+    command = [sys.executable, "-m", "amos_vault", "--vault", str(vault_root), "search", "word"]
+    try:
+        refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept; the socket file stays
+        server.close()
+    assert refused.returncode == 1 and refused.stderr == "error: boom\n  do x\n"
+    assert len(requests) == 1, "the daemon is asked once"
+    # Its socket left behind, nobody listening: searched in this process instead.
+    alone = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0, alone.stderr
+    assert "No matches." in alone.stdout or "nothing in the vault" in alone.stderr

@@ -21,13 +21,18 @@ __all__ = ["main", "run"]
 
 def run() -> None:
     """The `amosvault` program: the warm path when it applies, else the full command line."""
-    from amos_vault.interfaces.cli.warm import answer_from_daemon
+    from amos_vault.interfaces.cli import warm
 
-    if answer_from_daemon(sys.argv[1:]):
+    try:
+        done = warm.answer_from_daemon(sys.argv[1:])
+    except KeyboardInterrupt:  # as the full command line says it
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(1)
+    if done == warm.ANSWERED:
         return
     from amos_vault.interfaces.cli.app import main
 
-    main(prog_name="amosvault")
+    main(prog_name="amosvault", obj={"daemon_silent": done == warm.DAEMON_SILENT})
 
 
 def __getattr__(name: str) -> Any:

@@ -203,7 +203,8 @@ def client(ctx: click.Context) -> VaultClient:
 
     obj = ctx.ensure_object(dict)
     if "client" not in obj:
-        obj["client"] = VaultClient(vault_root(ctx))
+        # `warm` asked the daemon already, and it did not answer: do not wait for it twice.
+        obj["client"] = VaultClient(vault_root(ctx), use_daemon=not obj.get("daemon_silent"))
     found: VaultClient = obj["client"]
     return found
 

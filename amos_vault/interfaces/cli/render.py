@@ -27,7 +27,11 @@ def echo(line: str = "", *, err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
     if not stream.isatty():
         line = _ANSI.sub("", line)
-    stream.write(line + "\n")
+    try:
+        stream.write(line + "\n")
+    except UnicodeEncodeError:  # a stream that cannot say it (ASCII): its bytes as UTF-8
+        stream.flush()
+        stream.buffer.write((line + "\n").encode("utf-8", "replace"))
     stream.flush()
 
 

@@ -40,19 +40,19 @@ def model_install_command() -> None:
 def model_status_command() -> None:
     """Say whether the default model is installed and usable."""
     from amos_vault.core.environment import user_cache_dir
-    from amos_vault.index.leanmodel import LEAN_MODEL_FILE
-    from amos_vault.index.models import default_model_dir, model_problems
+    from amos_vault.index.leanmodel import LEAN_COST, LEAN_MODEL_FILE, lean_file_matches
+    from amos_vault.index.models import ARTIFACTS, default_model_dir, model_problems
 
     folder = default_model_dir(user_cache_dir())
     problems = model_problems(folder, verify_checksums=True)
     if problems:
         fail(f"the default model is not usable: {problems[0]}", "run `amosvault model install`")
     click.echo(f"The default model is installed at {folder}.")
-    if not (folder / LEAN_MODEL_FILE).is_file():
+    if not lean_file_matches(folder / LEAN_MODEL_FILE, ARTIFACTS[0].sha256):
         print_notes(
             [
-                f"it has no {LEAN_MODEL_FILE} (installed by an earlier version), so it takes "
-                "about 50 MB more memory; `amosvault model install` adds it"
+                f"it has no current {LEAN_MODEL_FILE} (installed by an earlier version), so it "
+                f"takes {LEAN_COST}; `amosvault model install` adds it"
             ]
         )
 

@@ -12,7 +12,10 @@ errors in its one way. Both print through `render.print_search`.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+ANSWERED, NOT_PLAIN, DAEMON_SILENT = "answered", "not plain", "daemon silent"
 
 
 def _plain_search(args: list[str]) -> tuple[Path | None, str, int, bool] | None:
@@ -50,11 +53,17 @@ def _whole(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def answer_from_daemon(args: list[str]) -> bool:
-    """Answer a plain ``search`` through the vault's daemon and print it; True when done."""
+def answer_from_daemon(args: list[str]) -> str:
+    """Answer a plain ``search`` through the vault's daemon and print it.
+
+    Returns "answered"; or "not plain" (not a plain search, no vault, no daemon: the full
+    command line does it all); or "daemon silent" (a daemon is there but did not answer in
+    time: the full command line searches in this process without asking it again).
+    An error the daemon answers with is printed as the full command line prints one, and
+    the process exits 1."""
     plain = _plain_search(args)
     if plain is None:
-        return False
+        return NOT_PLAIN
     from amos_vault.core.errors import AmosError
     from amos_vault.files.location import locate_vault
     from amos_vault.runtime import ipc
@@ -66,14 +75,21 @@ def answer_from_daemon(args: list[str]) -> bool:
     message = {"op": "search", "query": {"text": text, "k": k}}
     try:
         root = vault.resolve() if vault else locate_vault(Path.cwd())
-        if root is None:
-            return False
+    except OSError:  # the current folder is gone: the full command line says so
+        return NOT_PLAIN
+    if root is None or not ipc.socket_path(root / ".amos").exists():
+        return NOT_PLAIN
+    from amos_vault.interfaces.cli.render import echo, print_search
+
+    try:
         answer = ipc.request(root / ".amos", message, timeout=ipc.ANSWER_TIMEOUT)
-    except (AmosError, OSError):
-        # No daemon, an error answer, a folder gone: the full command line says what is
-        # wrong, in its one way.
-        return False
-    from amos_vault.interfaces.cli.render import print_search
+    except ipc.DaemonUnavailable as exc:
+        return NOT_PLAIN if exc.before_asking else DAEMON_SILENT
+    except AmosError as exc:  # the daemon's own error: as `app.fail` prints one
+        echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            echo(f"  {exc.hint}", err=True)
+        sys.exit(1)
 
     try:
         print_search(answer, as_json)
@@ -81,4 +97,4 @@ def answer_from_daemon(args: list[str]) -> bool:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.close(devnull)
-    return True
+    return ANSWERED
