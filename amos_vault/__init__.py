@@ -7,11 +7,15 @@ package (its layer folders) may change; these names do not.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# `typing` is not imported at run time: these modules are on the warm search path
+# (`interfaces/cli/warm.py`), where its import alone costs more than the rest.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from amos_vault.answer.hooks import Hook
     from amos_vault.core.errors import AmosError
     from amos_vault.files.sessionfile import Message

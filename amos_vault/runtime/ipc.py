@@ -13,9 +13,14 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from amos_vault.core.errors import AmosError
+
+# `typing` is not imported at run time: these modules are on the warm search path
+# (`interfaces/cli/warm.py`), where its import alone costs more than the rest.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SOCKET_NAME = "daemon.sock"
 MAX_MESSAGE = 1 << 20  # a request or answer longer than this is refused

@@ -11,9 +11,14 @@ importing click at all.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+
+# `typing` is not imported at run time: these modules are on the warm search path
+# (`interfaces/cli/warm.py`), where its import alone costs more than the rest.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from amos_vault.interfaces.cli.app import main
 
 __all__ = ["main", "run"]

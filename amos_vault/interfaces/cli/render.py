@@ -10,7 +10,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+
+# `typing` is not imported at run time: these modules are on the warm search path
+# (`interfaces/cli/warm.py`), where its import alone costs more than the rest.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 _COLOURS = {"cyan": 36, "yellow": 33}
