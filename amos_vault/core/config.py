@@ -114,6 +114,11 @@ class SearchSettings:
         "Weight of the facts drawn from a message as further keys of it: the best standardised "
         "score of the query's best facts drawn from it, when above the average fact's.",
     )
+    neighbour_weight: float = _setting(
+        0.3,
+        "Share of a message's score that the better of the messages right before and after it "
+        "passes on (a reply inherits the question it answers; 0: none).",
+    )
     own_text_boost: float = _setting(
         0.5, "Extra full-text weight of a message's own words over its neighbours' words."
     )

@@ -1,0 +1,87 @@
+"""A reply inherits a share of the score of the turn it answers (``[search]
+neighbour_weight``): real files, real Tantivy, the real offline embedding model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from amos_vault.index.embeddings import ModelEmbedder
+from amos_vault.index.query import MemoryQuery
+from amos_vault.index.retrieval import Retriever
+from amos_vault.index.search import SearchEngine
+from amos_vault.mirror import ActiveMirror
+from tests.index.test_search import embedder, make_engine
+
+__all__ = ["embedder"]  # the session-wide model fixture, shared with test_search
+
+QUESTION = "Which restaurant in Porto did you like best?"
+ANSWER = "Cantinho do Avillez, no doubt. Book a table two weeks ahead."
+QUERY = MemoryQuery("best restaurant in Porto", k=10, kinds=("message",))
+# Two sessions of the same shape: the last message of the second starts on the same line as
+# the answer of the first, so a share that ignored files would show.
+SESSIONS = {
+    "Catching up": [
+        ("Ana", "How was the trip to Portugal?"),
+        ("Rui", "Wonderful, the light there is something else."),
+        ("Ana", QUESTION),
+        ("Rui", ANSWER),
+        ("Ana", "Noted. My sister is getting married in June."),
+        ("Rui", "Congratulations to her! Where is the wedding?"),
+    ],
+    "Food": [
+        ("Ana", "I cooked a risotto with mushrooms last night."),
+        ("Rui", "Porto is on my list of cities to see."),
+        ("Ana", "My bike needs new brakes before the race."),
+        ("Rui", "The library opens at nine on Sundays."),
+    ],
+}
+
+
+def chat_about_porto(mirror: ActiveMirror) -> None:
+    """A trip chat whose answer shares no word with the question asked about it, and other
+    talk around it."""
+    for title, turns in SESSIONS.items():
+        session = mirror.create_session(title)
+        for number, (name, text) in enumerate(turns):
+            role = "user" if number % 2 == 0 else "assistant"
+            session.add_message(role, text, metadata={"name": name})
+
+
+def scores(engine: SearchEngine, neighbour_weight: float) -> dict[str, float]:
+    """Every message's score for a query in the question's words, by text."""
+    settings = dataclasses.replace(engine.vault.settings.search, neighbour_weight=neighbour_weight)
+    result = Retriever(engine.engine, engine.embedder, settings).search(QUERY)
+    return {hit.text: hit.score for hit in result.hits}
+
+
+def test_a_reply_ranks_with_the_question_it_answers(
+    mirror: ActiveMirror, embedder: ModelEmbedder
+) -> None:
+    engine = make_engine(mirror, embedder)
+    chat_about_porto(mirror)
+    engine.sync()
+    assert mirror.vault.settings.search.neighbour_weight > 0  # on by default
+    alone = sorted(scores(engine, 0.0).items(), key=lambda item: -item[1])
+    shared = sorted(scores(engine, 0.3).items(), key=lambda item: -item[1])
+    assert alone[0][0] == shared[0][0] == QUESTION  # found on its own words either way
+    rank_alone = [text for text, _score in alone].index(ANSWER)
+    rank_shared = [text for text, _score in shared].index(ANSWER)
+    assert rank_shared < rank_alone and rank_shared <= 2
+
+
+def test_a_message_gains_from_its_own_neighbours_only(
+    mirror: ActiveMirror, embedder: ModelEmbedder
+) -> None:
+    """A message gains the share of the better of the messages right before and after it in
+    its own session (nothing when both score below average), whatever other files hold."""
+    engine = make_engine(mirror, embedder)
+    chat_about_porto(mirror)
+    engine.sync()
+    alone, shared = scores(engine, 0.0), scores(engine, 0.3)
+    assert len(alone) == len(shared) == sum(len(turns) for turns in SESSIONS.values())
+    for turns in SESSIONS.values():
+        texts = [text for _name, text in turns]
+        for number, text in enumerate(texts):
+            around = texts[max(number - 1, 0) : number] + texts[number + 1 : number + 2]
+            expected = 0.3 * max(0.0, max(alone[t] for t in around))
+            assert abs(shared[text] - alone[text] - expected) < 1e-5, text
