@@ -4,13 +4,16 @@ neighbour_weight``): real files, real Tantivy, the real offline embedding model.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+from amos_vault.admin.scaffold import init_vault
 from amos_vault.index.embeddings import ModelEmbedder
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.retrieval import Retriever
 from amos_vault.index.search import SearchEngine
 from amos_vault.mirror import ActiveMirror
 from tests.index.test_search import embedder, make_engine
+from tests.team.conftest import use_postgres
 
 __all__ = ["embedder"]  # the session-wide model fixture, shared with test_search
 
@@ -77,8 +80,32 @@ def test_a_message_gains_from_its_own_neighbours_only(
     engine = make_engine(mirror, embedder)
     chat_about_porto(mirror)
     engine.sync()
+    assert_shares_from_own_neighbours(engine)
+
+
+def test_the_postgres_engine_shares_alike(
+    tmp_path: Path, user_dirs: Path, postgres_url: str
+) -> None:
+    """The team's engine gives the same shares: positions come from the fields every engine
+    returns for a fetched chunk."""
+    root = tmp_path / "team"
+    init_vault(root, "team", user_dirs)
+    use_postgres(root, postgres_url)
+    mirror = ActiveMirror(root, key_dir=user_dirs)
+    try:
+        chat_about_porto(mirror)
+        mirror.index()
+        assert mirror.engine.team is not None
+        assert_shares_from_own_neighbours(mirror.engine)
+    finally:
+        mirror.engine.close()
+
+
+def assert_shares_from_own_neighbours(engine: SearchEngine) -> None:
+    """Each message's gain is 0.3 times the better positive score of its neighbours."""
     alone, shared = scores(engine, 0.0), scores(engine, 0.3)
     assert len(alone) == len(shared) == sum(len(turns) for turns in SESSIONS.values())
+    assert shared[ANSWER] > alone[ANSWER]
     for turns in SESSIONS.values():
         texts = [text for _name, text in turns]
         for number, text in enumerate(texts):
