@@ -115,9 +115,9 @@ class SearchSettings:
         "score of the query's best facts drawn from it, when above the average fact's.",
     )
     neighbour_weight: float = _setting(
-        0.3,
-        "Share of a message's score that the better of the messages right before and after it "
-        "passes on (a reply inherits the question it answers; 0: none).",
+        0.4,
+        "Share of a question's score passed on to the reply right after it (the answer is "
+        "often what is sought, the question what matches the words; 0: none).",
     )
     own_text_boost: float = _setting(
         0.5, "Extra full-text weight of a message's own words over its neighbours' words."

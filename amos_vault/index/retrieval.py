@@ -13,13 +13,15 @@ full-text matches (the query's filters applied). Each candidate is scored as
 where z() standardises a score over every chunk in scope, not only the candidates (chunks
 with no full-text match score 0 before standardising; the mean and spread of the cosine come
 from a fixed random sample of rows when the scope is large), so no query touches every chunk.
-Then a reply inherits a share of the turn it answers (and a turn of the reply after it):
+Then an answer inherits a share of its question:
 
-    score += w_neighbour * max(0, the better score of the messages right before and after
-                               this one in its session, when both are among the best)
+    score += w_neighbour * max(0, the score of the message right before this one in its
+                               session, when that one asks something: has a "?")
 
 for the evidence is often the reply to the turn that matches the question's words (LoCoMo
-dev R@10 tune/val 0.807/0.758 -> 0.818/0.763; blending the neighbours' vectors was not).
+dev R@10 tune/val 0.807/0.758 -> 0.832/0.774; from any neighbour, asking or not, before or
+after: 0.818/0.763, and multi-hop and open-domain fell; neighbours' vectors blended in did
+nothing).
 Standardised fusion beat reciprocal-rank fusion on the LoCoMo
 dev set (scripts/bench_locomo.py). Without an embedding model the dense term is left out and
 search says so once.
@@ -33,7 +35,7 @@ message with its previous message (+0.009/-0.001, at twice the memory), only tha
 vector (-0.018/+0.016), no date in the embedded text (+0.004/-0.017), the query embedded
 also without the author it names (+0.016/-0.003), a stronger author boost (-0.005/-0.001),
 and spreading hits over sessions or apart from their neighbours (-0.010/-0.009 and worse).
-With the neighbours' share (0.818/0.763), neither did these: a question naming two people
+Nor, measured with a share from any neighbour (0.818/0.763), these: a question naming two people
 joined by "and" searched as each one's part too, the union fused by the best score, the sum,
 or each part's 1-4 best hits given places (9 such questions on tune, 11 on val: R@10 the
 same, or -0.004/-0.001 for the best score: the parts find no evidence the whole misses), and
@@ -73,9 +75,9 @@ from amos_vault.index.fulltext import analyze
 from amos_vault.index.query import NO_WORDS, NOTHING_FOUND, Filters, MemoryQuery, has_words
 
 GENERIC_AUTHORS = frozenset({"user", "assistant", "system"})
-# The best candidates that pass shares to their neighbours and receive them (LoCoMo tune
-# R@10 0.818, as with every candidate, 0.816, or 100, 0.815; fewer to fetch).
-NEIGHBOUR_POOL = 50
+# The best candidates that pass shares to their replies and receive them (LoCoMo tune R@10
+# 0.832; 50: 0.825, every candidate: 0.827).
+NEIGHBOUR_POOL = 100
 
 
 @dataclass(frozen=True)
@@ -322,29 +324,30 @@ class Retriever:
     def _with_neighbours(
         self, keys: np.ndarray, fused: np.ndarray
     ) -> tuple[np.ndarray, dict[int, dict[str, Any]]]:
-        """``fused`` with each of the best candidate messages given ``neighbour_weight``
-        times the better (positive) score of the messages right before and after it in its
-        session, when those are among the best candidates too: a reply is often what a
-        question asks for when the turn it answers is what matches the question's words.
-        Also the stored fields of those best candidates (fetched to see who neighbours whom)."""
+        """``fused`` with each of the best candidate messages that replies to a question
+        given ``neighbour_weight`` times that question's score (when positive and the
+        question is among the best candidates too): the answer is often what a query is
+        after, and the question what matches its words. Also the stored fields of those best
+        candidates (fetched to see who follows whom; the hits reuse them)."""
         share = self.settings.neighbour_weight
         if share <= 0:
             return fused, {}
         pool = best_first(fused, NEIGHBOUR_POOL)
         docs = self.engine.fetch([int(keys[i]) for i in pool])
-        spans: list[tuple[int, str, int, int]] = []  # (place, path, first line, last line)
+        spans: list[tuple[int, str, int]] = []  # (place, path, first line) of each message
+        asking: dict[tuple[str, int], int] = {}  # (path, last line): place, of questions
         for i in pool:
             fields = first_values(docs.get(int(keys[i])) or {})
             if fields.get("kind") == "message":
-                start, end = int(fields.get("line_start") or 0), int(fields.get("line_end") or 0)
-                spans.append((int(i), str(fields.get("path", "")), start, end))
-        starting = {(path, start): i for i, path, start, _end in spans}
-        ending = {(path, end): i for i, path, _start, end in spans}
+                path = str(fields.get("path", ""))
+                spans.append((int(i), path, int(fields.get("line_start") or 0)))
+                if "?" in str(fields.get("text", "")):
+                    asking[(path, int(fields.get("line_end") or 0))] = int(i)
         shared = fused.copy()
-        for i, path, start, end in spans:
-            around = [ending.get((path, start - 1)), starting.get((path, end + 1))]
-            best = max((float(fused[j]) for j in around if j is not None), default=0.0)
-            shared[i] += share * max(best, 0.0)
+        for i, path, start in spans:
+            question = asking.get((path, start - 1))
+            if question is not None:
+                shared[i] += share * max(float(fused[question]), 0.0)
         return shared, docs
 
     def _facts_as_keys(

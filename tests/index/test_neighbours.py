@@ -1,4 +1,4 @@
-"""A reply inherits a share of the score of the turn it answers (``[search]
+"""A reply inherits a share of the score of the question it answers (``[search]
 neighbour_weight``): real files, real Tantivy, the real offline embedding model."""
 
 from __future__ import annotations
@@ -63,24 +63,24 @@ def test_a_reply_ranks_with_the_question_it_answers(
     engine = make_engine(mirror, embedder)
     chat_about_porto(mirror)
     engine.sync()
-    assert mirror.vault.settings.search.neighbour_weight > 0  # on by default
+    assert mirror.vault.settings.search.neighbour_weight == 0.4  # on by default
     alone = sorted(scores(engine, 0.0).items(), key=lambda item: -item[1])
-    shared = sorted(scores(engine, 0.3).items(), key=lambda item: -item[1])
+    shared = sorted(scores(engine, 0.4).items(), key=lambda item: -item[1])
     assert alone[0][0] == shared[0][0] == QUESTION  # found on its own words either way
     rank_alone = [text for text, _score in alone].index(ANSWER)
     rank_shared = [text for text, _score in shared].index(ANSWER)
     assert rank_shared < rank_alone and rank_shared <= 2
 
 
-def test_a_message_gains_from_its_own_neighbours_only(
+def test_only_a_reply_to_a_question_in_its_own_session_gains(
     mirror: ActiveMirror, embedder: ModelEmbedder
 ) -> None:
-    """A message gains the share of the better of the messages right before and after it in
-    its own session (nothing when both score below average), whatever other files hold."""
+    """A message gains a share of the message right before it in its own session when that
+    one asks something (nothing when it scores below average), whatever other files hold."""
     engine = make_engine(mirror, embedder)
     chat_about_porto(mirror)
     engine.sync()
-    assert_shares_from_own_neighbours(engine)
+    assert_replies_inherit_from_questions(engine)
 
 
 def test_the_postgres_engine_shares_alike(
@@ -96,19 +96,18 @@ def test_the_postgres_engine_shares_alike(
         chat_about_porto(mirror)
         mirror.index()
         assert mirror.engine.team is not None
-        assert_shares_from_own_neighbours(mirror.engine)
+        assert_replies_inherit_from_questions(mirror.engine)
     finally:
         mirror.engine.close()
 
 
-def assert_shares_from_own_neighbours(engine: SearchEngine) -> None:
-    """Each message's gain is 0.3 times the better positive score of its neighbours."""
-    alone, shared = scores(engine, 0.0), scores(engine, 0.3)
+def assert_replies_inherit_from_questions(engine: SearchEngine) -> None:
+    """Each message's gain is 0.4 times the positive score of the question right before it."""
+    alone, shared = scores(engine, 0.0), scores(engine, 0.4)
     assert len(alone) == len(shared) == sum(len(turns) for turns in SESSIONS.values())
-    assert shared[ANSWER] > alone[ANSWER]
+    assert shared[ANSWER] > alone[ANSWER] and alone[QUESTION] > 0
     for turns in SESSIONS.values():
         texts = [text for _name, text in turns]
-        for number, text in enumerate(texts):
-            around = texts[max(number - 1, 0) : number] + texts[number + 1 : number + 2]
-            expected = 0.3 * max(0.0, max(alone[t] for t in around))
+        for before, text in zip(["", *texts], texts, strict=False):
+            expected = 0.4 * max(0.0, alone[before]) if "?" in before else 0.0
             assert abs(shared[text] - alone[text] - expected) < 1e-5, text
