@@ -17,8 +17,11 @@ conversation of the file, ``val`` the 2nd, 4th..., ``all`` every one (the defaul
 methods and weights on ``tune``; report ``val`` (and ``all``) without changing them after.
 On locomo-dev.json: tune = conv-26, conv-41, conv-43; val = conv-30, conv-42.
 
+``--set NAME=VALUE`` (repeatable) changes a ``[search]`` setting for the run, to compare a
+ranking with and without one of its parts on the same data (``--set neighbour_weight=0``).
+
 Usage: python scripts/bench_locomo.py --data PATH [--split tune|val|all] [--k 5,10,25]
-           [--json OUT] [--engine embedded|postgres] [--database-url URL]
+           [--json OUT] [--engine embedded|postgres] [--database-url URL] [--set NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from amos_vault.admin.scaffold import init_vault
+from amos_vault.core.config import SearchSettings
 from amos_vault.core.environment import user_cache_dir
 from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
@@ -163,9 +167,15 @@ def database(engine: str, url: str | None) -> Iterator[str | None]:
 
 
 def evaluate(
-    data: list[dict], ks: list[int], work: Path, modes: list[str], database_url: str | None = None
+    data: list[dict],
+    ks: list[int],
+    work: Path,
+    modes: list[str],
+    database_url: str | None = None,
+    changes: dict[str, object] | None = None,
 ) -> dict:
-    """Recall figures per mode, overall and per category."""
+    """Recall figures per mode, overall and per category (``changes``: search settings
+    changed for every mode)."""
     rows: dict[str, list[dict]] = {m: [] for m in modes}
     timings = {"write_s": 0.0, "index_s": 0.0, "turns": 0, "queries": 0}
     query_ms: list[float] = []
@@ -187,7 +197,7 @@ def evaluate(
             q for q in conversation["qa"] if q.get("category") in CATEGORIES and evidence_of(q)
         ]
         for mode in modes:
-            settings = mirror.vault.settings.search
+            settings = dataclasses.replace(mirror.vault.settings.search, **(changes or {}))
             if MODES[mode] is not None:
                 settings = dataclasses.replace(settings, **MODES[mode])
             semantic = MODES[mode] is not None
@@ -260,6 +270,21 @@ def summarise(rows: list[dict], ks: list[int]) -> dict:
     return out
 
 
+def setting_changes(assignments: list[str]) -> dict[str, object]:
+    """``NAME=VALUE`` pairs as ``[search]`` settings of their declared types."""
+    kinds = {"int": int, "float": float, "str": str, int: int, float: float, str: str}
+    known = {f.name: kinds.get(f.type, str) for f in dataclasses.fields(SearchSettings)}
+    changes: dict[str, object] = {}
+    for assignment in assignments:
+        name, _equals, value = assignment.partition("=")
+        if name not in known or not value:
+            raise SystemExit(
+                f"--set {assignment!r}: expected NAME=VALUE, NAME one of {sorted(known)}"
+            )
+        changes[name] = known[name](value)
+    return changes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -279,7 +304,15 @@ def main() -> None:
         default=os.environ.get("AMOS_DATABASE_URL"),
         help="PostgreSQL for --engine postgres (default: AMOS_DATABASE_URL, else a temp server)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a [search] setting for this run (repeatable)",
+    )
     options = parser.parse_args()
+    changes = setting_changes(options.set)
     ks = sorted({int(k) for k in options.k.split(",")} | {10})
     modes = [m.strip() for m in options.modes.split(",")]
     data = split_of(json.loads(options.data.read_text()), options.split)[: options.limit]
@@ -292,7 +325,7 @@ def main() -> None:
     print(f"model cache: {user_cache_dir()}", file=sys.stderr)
     print(f"engine: {options.engine}", file=sys.stderr)
     with database(options.engine, options.database_url) as url:
-        report = evaluate(data, ks, work, modes, url)
+        report = evaluate(data, ks, work, modes, url, changes)
     measures = [f"R@{k}" for k in ks] + [f"S@{k}" for k in SESSION_KS]
     print(f"{'mode':8} {'subset':12} {'n':>4} " + " ".join(f"{m:>6}" for m in measures))
     for mode in modes:

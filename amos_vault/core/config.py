@@ -114,6 +114,11 @@ class SearchSettings:
         "Weight of the facts drawn from a message as further keys of it: the best standardised "
         "score of the query's best facts drawn from it, when above the average fact's.",
     )
+    neighbour_weight: float = _setting(
+        0.4,
+        "Share of a question's score passed on to the reply right after it (the answer is "
+        "often what is sought, the question what matches the words; 0: none).",
+    )
     own_text_boost: float = _setting(
         0.5, "Extra full-text weight of a message's own words over its neighbours' words."
     )
