@@ -33,6 +33,9 @@ REQUEST_ROLE = "amos_request"
 # scan was 0.82 at 40, 0.87-0.90 at 100 on 100k clustered chunks; the retriever asks for
 # 200 (so 400).
 EF_SEARCH_FLOOR = 200
+# Per sort or bitmap of a statement: a common stem's bitmap of matching rows stays exact
+# (not lossy pages, each re-checked row by row) up to about two million rows.
+WORK_MEMORY = "32MB"
 
 
 class VaultWriter:
@@ -72,7 +75,8 @@ class VaultWriter:
         connection.execute(
             "SELECT set_config('role', %s, true), set_config('amos.identity', %s, true), "
             "set_config('amos.vault', %s, true), set_config('hnsw.ef_search', %s, true), "
-            "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+            "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            f"set_config('work_mem', '{WORK_MEMORY}', true)",
             (
                 REQUEST_ROLE,
                 self.identity,
