@@ -113,3 +113,14 @@ def test_moments_give_the_sample_spread_of_any_query() -> None:
     assert mean == pytest.approx(float(cosines.mean()), abs=1e-6)
     assert std == pytest.approx(float(cosines.std()), abs=1e-6)
     assert vector_moments(np.zeros((0, 16), np.float32)) is None
+
+
+def test_a_filtered_scope_needs_one_connection(engine: PostgresEngine, postgres_url: str) -> None:
+    pool = open_pool(postgres_url, 1, timeout=3)  # a second connection would time out
+    try:
+        alone = PostgresEngine(pool, postgres_url, "usr_alice", semantic=False)
+        scope = Filters(kinds=("message",), sessions=("s0002",))
+        hits = alone.full_text(["alpha"], scope, 2000)
+        assert hits.total == 12 and len(hits.keys) == 12
+    finally:
+        pool.close()

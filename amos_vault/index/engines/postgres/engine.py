@@ -174,23 +174,18 @@ class PostgresEngine(VaultWriter):
 
         return int(self._cached(("rows", filters.only()), count))
 
-    def _in_scope(
-        self, sample: TermSample, terms: list[str], frequencies: list[float], filters: Filters
-    ) -> list[float]:
-        """How many chunks in scope are expected to hold each stem."""
+    def _scope_share(self, sample: TermSample, filters: Filters) -> float | None:
+        """The share of the visible chunks in scope (None: a scope of kinds alone, whose
+        stems the sample counts by kind). Counted before a search's transaction opens, so
+        a search never holds two pooled connections at once."""
         scope = filters.only()
         if scope.is_empty():
-            return frequencies
+            return 1.0
         if scope == Filters(kinds=scope.kinds):
-            return [
-                min(df, sample.estimate(t, scope.kinds))
-                for t, df in zip(terms, frequencies, strict=True)
-            ]
+            return None
         if self._semantic:  # the retriever has counted the scope's vectors already
-            share = self.population(scope) / max(sample.with_vectors(), 1.0)
-        else:
-            share = self._scope_rows(scope) / max(sample.rows(), 1.0)
-        return [df * share for df in frequencies]
+            return self.population(scope) / max(sample.with_vectors(), 1.0)
+        return self._scope_rows(scope) / max(sample.rows(), 1.0)
 
     def full_text(
         self,
@@ -207,13 +202,17 @@ class PostgresEngine(VaultWriter):
             return TermHits()
         sample = self._sample()
         total_docs = max(round(sample.rows()), 1)
+        share = self._scope_share(sample, filters)
         where, values = filter_sql(filters.only())
         with self.reading() as connection:
             frequencies = self._frequencies(connection, sample, terms)
             weights = [
                 float(np.log(1 + (total_docs - df + 0.5) / (df + 0.5))) for df in frequencies
             ]
-            expected = self._in_scope(sample, terms, frequencies, filters)
+            expected = [  # how many chunks in scope hold each stem
+                df * share if share is not None else min(df, sample.estimate(t, filters.kinds))
+                for t, df in zip(terms, frequencies, strict=True)
+            ]
             candidates = candidate_query(terms, [term_buckets(n) for n in expected])
             score_parts, params = [], list[Any]()
             for term, weight in zip(terms, weights, strict=True):
