@@ -47,6 +47,7 @@ from amos_vault.admin.scaffold import init_vault  # noqa: E402
 from amos_vault.core.environment import user_cache_dir  # noqa: E402
 from amos_vault.files.identity import load_identity  # noqa: E402
 from amos_vault.files.vault import Vault  # noqa: E402
+from amos_vault.index.engines.postgres.vectorindex import bulk_load  # noqa: E402
 from amos_vault.index.query import Filters, MemoryQuery  # noqa: E402
 from amos_vault.index.retrieval import Retriever  # noqa: E402
 from amos_vault.index.search import SearchEngine  # noqa: E402
@@ -72,19 +73,32 @@ def ingest(engine: SearchEngine, chunks: int) -> dict:
     team = engine.engine
     seconds = 0.0
     written = 0
-    for batch, vectors in synthetic_batches(engine.embedder, chunks, BATCH):
+    t0 = time.perf_counter()
+    with bulk_load(team.url) as set_aside:  # as a first sync into an empty table does
+        seconds += time.perf_counter() - t0
+        for batch, vectors in synthetic_batches(engine.embedder, chunks, BATCH):
+            t0 = time.perf_counter()
+            for chunk, vector in zip(batch, vectors, strict=True):
+                team.set_vector(chunk, vector)
+            team.add_chunks(batch)
+            team.commit()
+            spent = time.perf_counter() - t0
+            seconds += spent
+            written += len(batch)
+            if written % (BATCH * 10) == 0 or written == chunks:
+                rate = len(batch) / spent
+                print(f"  wrote {written}/{chunks} chunks ({rate:.0f}/s now)", file=sys.stderr)
         t0 = time.perf_counter()
-        for chunk, vector in zip(batch, vectors, strict=True):
-            team.set_vector(chunk, vector)
-        team.add_chunks(batch)
-        team.commit()
-        spent = time.perf_counter() - t0
-        seconds += spent
-        written += len(batch)
-        if written % (BATCH * 10) == 0 or written == chunks:
-            rate = len(batch) / spent
-            print(f"  wrote {written}/{chunks} chunks ({rate:.0f}/s now)", file=sys.stderr)
-    return {"chunks": written, "ingest_s": seconds, "ingest_per_s": written / seconds}
+    build = time.perf_counter() - t0  # the vector index built after the load (counted)
+    seconds += build
+    if set_aside:
+        print(f"  built the vector index in {build:.0f} s", file=sys.stderr)
+    return {
+        "chunks": written,
+        "ingest_s": seconds,
+        "ingest_per_s": written / seconds,
+        "index_build_s": build if set_aside else None,
+    }
 
 
 def query_texts(count: int) -> list[str]:

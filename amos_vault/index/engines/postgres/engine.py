@@ -9,57 +9,71 @@ Full text uses the same analyser as the embedded engine (`fulltext.analyze_token
 English stemmer): the stems are stored as a ``simple`` tsvector, so a query matches exactly
 the chunks it would match in Tantivy. Scores are BM25-like: for each query term, its inverse
 document frequency times ``ts_rank`` (length-normalised); ``own_boost`` adds the same over
-the chunk's own text. Vectors are ``halfvec(384)`` in an HNSW index (cosine).
+the chunk's own text; a common stem's rows are sampled (`textsearch`). Vectors are
+``halfvec(384)`` in an HNSW index (cosine). Counts, document frequencies and the spread of
+similarities come from fixed random samples of rows (`samples`), kept a few seconds.
 
-Writes are buffered per transaction: a file's old rows are removed at `commit`, except the
-chunks added again (whose vectors stay when their text did not change); the records of the
-files indexed (`DatabaseManifest`) are written in the same transaction, so a crash leaves
-the old state or the new one, never a mix.
+Writes (`writer.VaultWriter`) are buffered per transaction and committed with the records
+of the files indexed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from amos_vault.index.chunks import Chunk
 from amos_vault.index.engine import Described, TermHits
-from amos_vault.index.engines.postgres.connection import database_errors
-from amos_vault.index.engines.postgres.sharing import Sharing, Visibility
+from amos_vault.index.engines.postgres.samples import (
+    TermSample,
+    VectorMoments,
+    buckets_for,
+    load_term_sample,
+    vector_moments,
+)
 from amos_vault.index.engines.postgres.sql import (
     ALWAYS,
     FIELDS,
     LISTED,
-    UPSERT,
     filter_sql,
     lexeme,
-    signed,
-    terms_text,
     vector_param,
 )
-from amos_vault.index.fulltext import SearchIndex, stamp_of
+from amos_vault.index.engines.postgres.textsearch import (
+    candidate_query,
+    expanded_scores,
+    term_buckets,
+    term_frequencies,
+)
+from amos_vault.index.engines.postgres.writer import REQUEST_ROLE, VaultWriter
+from amos_vault.index.fulltext import SearchIndex
 from amos_vault.index.query import Filters
 from amos_vault.index.vectors import SAMPLE_ROWS
 
 if TYPE_CHECKING:
     from psycopg import Connection
-    from psycopg_pool import ConnectionPool
 
-    from amos_vault.index.sync import FileRecord, Manifest
+__all__ = ["REQUEST_ROLE", "PostgresEngine"]
 
-REQUEST_ROLE = "amos_request"
 EXACT_SPREAD_ROWS = 4 * SAMPLE_ROWS  # a scope this small is measured, not sampled
-# HNSW candidates per search (pgvector's default is 40): measured recall@10 against an exact
-# scan was 0.82 at 40, 0.87-0.90 at 100 on 100k clustered chunks; the retriever asks for
-# 200 (so 400).
-EF_SEARCH_FLOOR = 200
-BUCKETS = 1024  # chunks.bucket: key % 1024
 STATS_SECONDS = 10.0  # counts and author lists are cached this long (other writers' rows)
+# Samples of a large table are kept longer: a minute's new rows barely move their figures.
+TERM_SAMPLE_SECONDS = 60.0
+STATS_KEPT = 4096  # cached values at most (stems' frequencies, scopes' counts)
 _HIGHLIGHTER: SearchIndex | None = None
+# Distinct authors of visible chunks with a vector, one probe of chunks_by_author each.
+AUTHORS = """
+WITH RECURSIVE found (author) AS (
+    SELECT min(author) FROM chunks WHERE author > '' AND embedding IS NOT NULL
+    UNION ALL
+    SELECT (SELECT min(author) FROM chunks WHERE author > found.author
+            AND embedding IS NOT NULL)
+      FROM found WHERE found.author IS NOT NULL
+)
+SELECT author FROM found WHERE author IS NOT NULL
+"""
 
 
 def _highlighter() -> SearchIndex:
@@ -70,85 +84,55 @@ def _highlighter() -> SearchIndex:
     return _HIGHLIGHTER
 
 
-class PostgresEngine:
-    """One identity's view of the team's chunks, and its vault's writer."""
-
-    def __init__(
-        self,
-        pool: ConnectionPool,
-        url: str,
-        identity: str,
-        *,
-        vault_id: str | None = None,
-        sharing: Sharing | None = None,
-        semantic: bool = True,
-    ) -> None:
-        self.pool = pool
-        self.url = url
-        self.identity = identity
-        self.vault_id = vault_id or identity
-        self.sharing = sharing
-        self._semantic = semantic
-        self._stats: dict[Any, tuple[float, Any]] = {}
-        # The write transaction in progress.
-        self._writer: Connection[Any] | None = None
-        self._removed: set[str] = set()
-        self._added: dict[str, set[int]] = {}
-        self._vectors: dict[int, tuple[str, np.ndarray]] = {}
-        self._vector_hashes: dict[int, str] | None = None
-        self._dropped: set[int] = set()
-        self.manifest: Manifest | None = None
-        self._saved: dict[str, tuple[Any, ...]] = {}
+class PostgresEngine(VaultWriter):
+    """One identity's view of the team's chunks, and its vault's writer (`VaultWriter`)."""
 
     @property
     def semantic(self) -> bool:
         """Whether chunks have vectors."""
         return self._semantic
 
-    # -- transactions ----------------------------------------------------------------------
-    def _as_identity(self, connection: Connection[Any], ef_search: int = 0) -> None:
-        """Run the transaction in hand as the request role, with this identity and vault."""
-        connection.execute(
-            "SELECT set_config('role', %s, true), set_config('amos.identity', %s, true), "
-            "set_config('amos.vault', %s, true), set_config('hnsw.ef_search', %s, true), "
-            "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-            (
-                REQUEST_ROLE,
-                self.identity,
-                self.vault_id,
-                str(max(EF_SEARCH_FLOOR, min(ef_search, 1000))),
-            ),
-        )
-
-    @contextlib.contextmanager
-    def reading(self, ef_search: int = 0) -> Iterator[Connection[Any]]:
-        """A read-only transaction as this identity (row-level security applies). Its
-        statements are pipelined: the set-up costs no round trip of its own."""
-        with (
-            database_errors(self.url),
-            self.pool.connection() as connection,
-            connection.pipeline(),
-            connection.transaction(),
-        ):
-            connection.execute("SET TRANSACTION READ ONLY")
-            self._as_identity(connection, ef_search)
-            yield connection
-
-    def _cached(self, key: Any, compute: Any) -> Any:
+    # -- cached figures --------------------------------------------------------------------
+    def _cached(self, key: Any, compute: Any, seconds: float = STATS_SECONDS) -> Any:
         now = time.monotonic()
         found = self._stats.get(key)
-        if found is not None and now - found[0] < STATS_SECONDS:
+        if found is not None and now - found[0] < seconds:
             return found[1]
         value = compute()
-        self._stats[key] = (now, value)
+        self._remember(key, value)
         return value
 
+    def _remember(self, key: Any, value: Any) -> None:
+        """Keep ``value`` (at most `STATS_KEPT` values: the oldest half go first)."""
+        if len(self._stats) >= STATS_KEPT:
+            for old in list(self._stats)[: STATS_KEPT // 2]:
+                self._stats.pop(old, None)
+        self._stats.pop(key, None)  # re-inserted last: the dict's order is the age
+        self._stats[key] = (time.monotonic(), value)
+
     # -- reading ---------------------------------------------------------------------------
+    def _sample(self) -> TermSample:
+        """The term sample (`samples.TermSample`), kept `STATS_SECONDS` when it is every
+        row (its counts exact), else `TERM_SAMPLE_SECONDS`."""
+        kept = self._stats.get("sample")
+        if kept is not None:
+            seconds = STATS_SECONDS if kept[1].is_everything else TERM_SAMPLE_SECONDS
+            if time.monotonic() - kept[0] < seconds:
+                return kept[1]  # type: ignore[no-any-return]
+        with self.reading() as connection:
+            sample = load_term_sample(connection)
+        self._remember("sample", sample)
+        return sample
+
     def population(self, filters: Filters) -> int:
-        """Visible chunks with a vector in scope."""
+        """Visible chunks with a vector in scope (of a scope of kinds alone: from the term
+        sample, so exact in a small table and estimated in a large one)."""
         if not self._semantic:
             return 0
-        where, values = filter_sql(filters.only())
+        scope = filters.only()
+        if scope == Filters(kinds=scope.kinds):
+            return round(self._sample().with_vectors(scope.kinds))
+        where, values = filter_sql(scope)
 
         def count() -> int:
             with self.reading() as connection:
@@ -156,25 +140,52 @@ class PostgresEngine:
                 row = connection.execute(sql, values).fetchone()
             return int(row[0]) if row else 0
 
-        return int(self._cached(("population", filters.only()), count))
+        return int(self._cached(("population", scope), count))
 
     def chunk_count(self) -> int:
-        """Visible chunks, with or without a vector."""
+        """Visible chunks, with or without a vector (from the term sample)."""
+        return round(self._sample().rows())
+
+    def _frequencies(
+        self, connection: Connection[Any], sample: TermSample, terms: list[str]
+    ) -> list[float]:
+        """Each stem's document frequency (cached per stem, a few seconds)."""
+        now = time.monotonic()
+        found: dict[str, float] = {}
+        for term in terms:
+            kept = self._stats.get(("frequency", term))
+            if kept is not None and now - kept[0] < STATS_SECONDS:
+                found[term] = float(kept[1])
+        missing = [t for t in terms if t not in found]
+        for term, value in zip(missing, term_frequencies(connection, sample, missing), strict=True):
+            self._remember(("frequency", term), value)
+            found[term] = value
+        return [found[t] for t in terms]
+
+    def _scope_rows(self, filters: Filters) -> int:
+        """Visible chunks in scope, with or without a vector."""
+        where, values = filter_sql(filters.only())
 
         def count() -> int:
             with self.reading() as connection:
-                row = connection.execute("SELECT count(*) FROM chunks").fetchone()
-            return int(row[0]) if row else 0
+                row = connection.execute(f"SELECT count(*) FROM chunks WHERE {where}", values)
+                found = row.fetchone()
+            return int(found[0]) if found else 0
 
-        return int(self._cached("chunks", count))
+        return int(self._cached(("rows", filters.only()), count))
 
-    def _frequencies(self, connection: Connection[Any], terms: Sequence[str]) -> list[int]:
-        """How many visible chunks hold each term (for its inverse document frequency)."""
-        counts = ", ".join("count(*) FILTER (WHERE context_terms @@ %s::tsquery)" for _ in terms)
-        query = " | ".join(lexeme(t) for t in terms)
-        sql = f"SELECT {counts} FROM chunks WHERE context_terms @@ %s::tsquery"
-        row = connection.execute(sql, [*map(lexeme, terms), query]).fetchone()
-        return [int(v) for v in row] if row else [0] * len(terms)
+    def _scope_share(self, sample: TermSample, filters: Filters) -> float | None:
+        """The share of the visible chunks in scope (None: a scope of kinds alone, whose
+        stems the sample counts by kind). Counted before a search's transaction opens, so
+        a search never holds two pooled connections at once."""
+        scope = filters.only()
+        if scope.is_empty():
+            return 1.0
+        if scope == Filters(kinds=scope.kinds):
+            return None
+        if self._semantic:  # the retriever has counted the scope's vectors already
+            return self.population(scope) / max(sample.with_vectors(), 1.0)
+        return self._scope_rows(scope) / max(sample.rows(), 1.0)
 
     def full_text(
         self,
@@ -184,20 +195,25 @@ class PostgresEngine:
         own_boost: float = 0.0,
         keys_for: int | None = None,
     ) -> TermHits:
-        """BM25-like candidates (see the module's docstring); keys of the first
-        ``keys_for`` (all when None)."""
+        """BM25-like candidates (see the module's docstring, and `textsearch` for how a
+        common stem's rows are sampled); keys of the first ``keys_for`` (all when None)."""
         terms = list(dict.fromkeys(t for t in terms if t))
         if not terms:
             return TermHits()
-        total_docs = max(self.chunk_count(), 1)
+        sample = self._sample()
+        total_docs = max(round(sample.rows()), 1)
+        share = self._scope_share(sample, filters)
         where, values = filter_sql(filters.only())
         with self.reading() as connection:
-            frequencies = self._cached(
-                ("frequencies", *terms), lambda: self._frequencies(connection, terms)
-            )
+            frequencies = self._frequencies(connection, sample, terms)
             weights = [
                 float(np.log(1 + (total_docs - df + 0.5) / (df + 0.5))) for df in frequencies
             ]
+            expected = [  # how many chunks in scope hold each stem
+                df * share if share is not None else min(df, sample.estimate(t, filters.kinds))
+                for t, df in zip(terms, frequencies, strict=True)
+            ]
+            candidates = candidate_query(terms, [term_buckets(n) for n in expected])
             score_parts, params = [], list[Any]()
             for term, weight in zip(terms, weights, strict=True):
                 score_parts.append("%s * ts_rank(context_terms, %s::tsquery, 1)")
@@ -206,19 +222,25 @@ class PostgresEngine:
                     score_parts.append("%s * ts_rank(own_terms, %s::tsquery, 1)")
                     params += [weight * own_boost, lexeme(term)]
             sql = (
+                "SELECT key, session_key, score, weight, sum(weight) OVER () FROM ("
                 f"SELECT key, session_key, {' + '.join(score_parts)} AS score, "
-                "count(*) OVER () FROM chunks "
-                f"WHERE context_terms @@ %s::tsquery AND {where} "
+                f"{candidates.weight} AS weight FROM chunks "
+                f"WHERE {candidates.condition} AND {where}) AS found "
                 "ORDER BY score DESC, key LIMIT %s"
             )
-            query = " | ".join(lexeme(t) for t in terms)
-            rows = connection.execute(sql, [*params, query, *values, limit]).fetchall()
+            rows = connection.execute(
+                sql,
+                [*params, *candidates.weight_params, *candidates.params, *values, limit],
+            ).fetchall()
         keyed = rows[:keys_for]
+        scores = [float(r[2]) for r in rows]
+        if candidates.sampled and keys_for is not None:
+            scores = expanded_scores(scores, [float(r[3]) for r in rows], len(keyed))
         return TermHits(
             keys=[int(r[0]) for r in keyed],
             session_keys=[int(r[1]) for r in keyed],
-            scores=[float(r[2]) for r in rows],
-            total=int(rows[0][3]) if rows else 0,
+            scores=scores,
+            total=round(float(rows[0][4])) if rows else 0,
         )
 
     def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> Described:
@@ -272,18 +294,23 @@ class PostgresEngine:
 
     def similarity_spread(self, vector: np.ndarray, filters: Filters) -> tuple[float, float]:
         """Mean and deviation of similarities in scope: every row of a small scope, else a
-        fixed random sample (the first buckets of rows, ``bucket``: the key's last bits)."""
+        fixed random sample (the first buckets of rows, ``bucket``: the key's last bits),
+        whose moments are kept a few seconds (`samples.VectorMoments`)."""
         count = self.population(filters)
         if not count:
             return 0.0, 1.0
-        where, values = filter_sql(filters.only())
-        sample = ""
         if count > EXACT_SPREAD_ROWS:
-            buckets = max(1, min(BUCKETS, int(np.ceil(BUCKETS * SAMPLE_ROWS / count))))
-            sample = f"AND bucket < {buckets}"
+            moments = self._cached(
+                ("moments", filters.only()),
+                lambda: self._sample_moments(filters, count),
+                TERM_SAMPLE_SECONDS,
+            )
+            mean, std = moments.spread(vector) if moments is not None else (0.0, 1.0)
+            return mean, (std if std > 1e-6 else 1.0)
+        where, values = filter_sql(filters.only())
         sql = (
             "SELECT avg(s), stddev_pop(s) FROM (SELECT 1 - (embedding <=> %s::halfvec) AS s "
-            f"FROM chunks WHERE embedding IS NOT NULL {sample} AND {where}) AS scope"
+            f"FROM chunks WHERE embedding IS NOT NULL AND {where}) AS scope"
         )
         with self.reading() as connection:
             row = connection.execute(sql, [vector_param(vector), *values]).fetchone()
@@ -291,6 +318,18 @@ class PostgresEngine:
             return 0.0, 1.0
         std = float(row[1] or 0.0)
         return float(row[0]), (std if std > 1e-6 else 1.0)
+
+    def _sample_moments(self, filters: Filters, count: int) -> VectorMoments | None:
+        """The moments of about `SAMPLE_ROWS` vectors of a scope of ``count``."""
+        where, values = filter_sql(filters.only())
+        buckets = buckets_for(SAMPLE_ROWS, count)
+        sql = (
+            "SELECT embedding FROM chunks WHERE embedding IS NOT NULL "
+            f"AND bucket < {buckets} AND {where}"
+        )
+        with self.reading() as connection:
+            rows = connection.execute(sql, values).fetchall()
+        return vector_moments(np.array([r[0].to_numpy() for r in rows], np.float32))
 
     def stats(self) -> dict[str, Any]:
         """This vault's chunks and vectors in the database."""
@@ -313,10 +352,7 @@ class PostgresEngine:
 
         def names() -> list[str]:
             with self.reading() as connection:
-                rows = connection.execute(
-                    "SELECT DISTINCT author FROM chunks WHERE embedding IS NOT NULL "
-                    "AND author <> '' ORDER BY author"
-                ).fetchall()
+                rows = connection.execute(AUTHORS).fetchall()
             return [str(r[0]) for r in rows]
 
         return list(self._cached("authors", names)) if self._semantic else []
@@ -349,227 +385,3 @@ class PostgresEngine:
     ) -> tuple[str, list[tuple[int, int]]]:
         """The embedded engine's snippet of ``text`` (the same stems, the same marks)."""
         return _highlighter().highlight(terms, text, max_chars)
-
-    # -- writing ---------------------------------------------------------------------------
-    def _write(self) -> Connection[Any]:
-        """The write transaction, begun on first use."""
-        if self._writer is None:
-            connection = self.pool.getconn()
-            try:
-                with database_errors(self.url):
-                    self._as_identity(connection)
-            except BaseException:
-                self.pool.putconn(connection)
-                raise
-            self._writer = connection
-        return self._writer
-
-    def track(self, manifest: Manifest) -> None:
-        """Write ``manifest``'s file records with each commit (in the same transaction)."""
-        self.manifest = manifest
-        self._saved = {rel: _record_row(r) for rel, r in manifest.files.items()}
-
-    def remove_vault(self) -> None:
-        """Delete every row and file record of this vault (at commit)."""
-        connection = self._write()
-        with database_errors(self.url):
-            for table in ("chunks", "indexed_files"):
-                connection.execute(f"DELETE FROM {table} WHERE vault_id = %s", (self.vault_id,))
-        if self.manifest is not None:
-            self.manifest.files.clear()
-        self._saved.clear()
-
-    def remove_file(self, path: str, keys: Iterable[int]) -> None:
-        """Drop the file's rows at commit (except chunks added again before then)."""
-        self._removed.add(path)
-
-    def add_chunks(self, chunks: Sequence[Chunk]) -> None:
-        """Store the chunks this vault may share (a ``private: true`` file's never)."""
-        rows = []
-        for chunk in chunks:
-            seen = self._visibility(chunk)
-            if not seen.written:
-                continue
-            self._added.setdefault(chunk.path, set()).add(chunk.key)
-            vector = self._vectors.pop(chunk.key, None)
-            rows.append(self._row(chunk, seen, vector[1] if vector else None))
-        if rows:
-            connection = self._write()
-            with database_errors(self.url), connection.cursor() as cursor:
-                cursor.executemany(UPSERT, rows)
-
-    def _visibility(self, chunk: Chunk) -> Visibility:
-        if self.sharing is None:
-            return Visibility(written=True, shared=False)
-        return self.sharing.of_chunk(chunk)
-
-    def _row(self, chunk: Chunk, seen: Visibility, vector: np.ndarray | None) -> tuple[Any, ...]:
-        return (
-            self.vault_id,
-            signed(chunk.key),
-            self.identity,
-            seen.shared,
-            chunk.chunk_id,
-            chunk.kind,
-            chunk.path,
-            signed(chunk.session_key),
-            chunk.session_id,
-            chunk.message_id,
-            chunk.identity,
-            chunk.user_id,
-            chunk.status,
-            chunk.role,
-            chunk.author,
-            list(chunk.tags),
-            list(chunk.sources),
-            chunk.title,
-            chunk.text,
-            stamp_of(chunk.timestamp),
-            chunk.line_start,
-            chunk.line_end,
-            chunk.hash,
-            terms_text(chunk.context_text),
-            terms_text(chunk.text),
-            vector_param(vector) if vector is not None else None,
-            chunk.hash if vector is not None else None,
-        )
-
-    def _known_vectors(self) -> dict[int, str]:
-        if self._vector_hashes is None:
-            connection = self._write()
-            with database_errors(self.url):
-                rows = connection.execute(
-                    "SELECT key, vector_hash FROM chunks WHERE vault_id = %s "
-                    "AND embedding IS NOT NULL",
-                    (self.vault_id,),
-                ).fetchall()
-            self._vector_hashes = {int(k): str(h) for k, h in rows}
-        return self._vector_hashes
-
-    def has_vector(self, key: int, content_hash: str) -> bool:
-        """Whether this vault's chunk ``key`` has the vector of exactly this text."""
-        return self._semantic and self._known_vectors().get(key) == content_hash
-
-    def keys_lacking_vectors(self) -> set[int]:
-        """This vault's stored chunks without a vector (to fill in once a model is there)."""
-        with self.reading() as connection:
-            rows = connection.execute(
-                "SELECT key FROM chunks WHERE vault_id = %s AND embedding IS NULL",
-                (self.vault_id,),
-            ).fetchall()
-        return {int(r[0]) for r in rows}
-
-    def vector_for(self, content_hash: str) -> np.ndarray | None:
-        """A vector of this text from this vault's chunks (pending ones first)."""
-        for text_hash, vector in self._vectors.values():
-            if text_hash == content_hash:
-                return vector
-        connection = self._write()
-        with database_errors(self.url):
-            row = connection.execute(
-                "SELECT embedding FROM chunks WHERE vault_id = %s AND content_hash = %s "
-                "AND embedding IS NOT NULL AND vector_hash = content_hash LIMIT 1",
-                (self.vault_id, content_hash),
-            ).fetchone()
-        if row is None:
-            return None
-        return np.asarray(row[0].to_numpy(), np.float32)
-
-    def set_vector(self, chunk: Chunk, vector: np.ndarray) -> None:
-        """Keep the vector for the chunk's row (written with it, or at commit)."""
-        self._vectors[chunk.key] = (chunk.hash, np.asarray(vector, np.float32))
-        self._dropped.discard(chunk.key)
-
-    def drop_vectors(self, keys: Sequence[int]) -> None:
-        """Forget the vectors of these chunks at commit."""
-        for key in keys:
-            self._vectors.pop(int(key), None)
-            self._dropped.add(int(key))
-
-    def commit(self) -> None:
-        """Apply what is pending and commit it, with the file records, as one transaction."""
-        pending = self._removed or self._vectors or self._dropped or self._writer is not None
-        manifest_rows = self._manifest_changes()
-        if not pending and not any(manifest_rows):
-            return
-        connection = self._write()
-        try:
-            with database_errors(self.url), connection.cursor() as cursor:
-                for path in sorted(self._removed):
-                    kept = [signed(k) for k in self._added.get(path, ())]
-                    cursor.execute(
-                        "DELETE FROM chunks WHERE vault_id = %s AND path = %s "
-                        "AND NOT (key = ANY(%s))",
-                        (self.vault_id, path, kept),
-                    )
-                cursor.executemany(
-                    "UPDATE chunks SET embedding = %s::halfvec, vector_hash = %s "
-                    "WHERE vault_id = %s AND key = %s AND content_hash = %s",
-                    [
-                        (vector_param(v), h, self.vault_id, signed(k), h)
-                        for k, (h, v) in self._vectors.items()
-                    ],
-                )
-                cursor.executemany(
-                    "UPDATE chunks SET embedding = NULL, vector_hash = NULL "
-                    "WHERE vault_id = %s AND key = %s",
-                    [(self.vault_id, signed(k)) for k in self._dropped],
-                )
-                self._write_manifest(cursor, *manifest_rows)
-                connection.commit()
-        except BaseException:
-            self.rollback()
-            raise
-        self._release()
-        self._stats.clear()
-
-    def _manifest_changes(self) -> tuple[list[tuple[Any, ...]], list[str]]:
-        if self.manifest is None:
-            return [], []
-        now = {rel: _record_row(r) for rel, r in self.manifest.files.items()}
-        changed = [(rel, *row) for rel, row in now.items() if self._saved.get(rel) != row]
-        gone = [rel for rel in self._saved if rel not in now]
-        return changed, gone
-
-    def _write_manifest(self, cursor: Any, changed: list[tuple[Any, ...]], gone: list[str]) -> None:
-        cursor.executemany(
-            "INSERT INTO indexed_files (vault_id, owner, path, hash, size, mtime_ns, keys, error) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (vault_id, path) DO UPDATE SET "
-            "hash = EXCLUDED.hash, size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
-            "keys = EXCLUDED.keys, error = EXCLUDED.error",
-            [(self.vault_id, self.identity, *row) for row in changed],
-        )
-        if gone:
-            cursor.execute(
-                "DELETE FROM indexed_files WHERE vault_id = %s AND path = ANY(%s)",
-                (self.vault_id, gone),
-            )
-        if self.manifest is not None:
-            self._saved = {rel: _record_row(r) for rel, r in self.manifest.files.items()}
-
-    def rollback(self) -> None:
-        """Drop everything since the last commit."""
-        if self._writer is not None:
-            with contextlib.suppress(Exception):  # a broken connection has nothing to undo
-                self._writer.rollback()
-        self._release()
-
-    def _release(self) -> None:
-        if self._writer is not None:
-            self.pool.putconn(self._writer)
-        self._writer = None
-        self._removed.clear()
-        self._added.clear()
-        self._vectors.clear()
-        self._dropped.clear()
-        self._vector_hashes = None
-
-
-def _record_row(record: FileRecord) -> tuple[Any, ...]:
-    return (
-        record.hash,
-        record.size,
-        record.mtime_ns,
-        [signed(k) for k in record.keys],
-        record.error,
-    )

@@ -11,6 +11,7 @@ the vault points at another database.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ from amos_vault.index.engines.postgres.connection import connect, open_pool, red
 from amos_vault.index.engines.postgres.engine import PostgresEngine
 from amos_vault.index.engines.postgres.migrations import migrate
 from amos_vault.index.engines.postgres.sharing import Sharing
+from amos_vault.index.engines.postgres.vectorindex import bulk_load, ensure_vector_index
 from amos_vault.index.models import EMBEDDING_DIM
 from amos_vault.index.sync import (
     FileRecord,
@@ -75,6 +77,7 @@ class TeamIndex:
         self.embedder = embedder
         with connect(url, settings.connect_timeout_seconds) as connection:
             migrate(connection)  # idempotent; safe when several daemons start at once
+        ensure_vector_index(url, settings.connect_timeout_seconds)  # a bulk load cut short
         self.pool = open_pool(url, settings.pool_size, settings.connect_timeout_seconds)
         self.engine = PostgresEngine(
             self.pool,
@@ -118,9 +121,10 @@ class TeamIndex:
         keys = _AllBut(engine.keys_lacking_vectors()) if engine.semantic else None
         plan = plan_changes(self.vault, manifest, keys, None if rebuild else only)
         try:
-            return apply_changes(
-                self.vault, plan, engine, self.embedder, manifest, progress, should_stop
-            )
+            with bulk_load(self.url) if engine.semantic else contextlib.nullcontext(False):
+                return apply_changes(
+                    self.vault, plan, engine, self.embedder, manifest, progress, should_stop
+                )
         except BaseException:
             engine.rollback()
             raise
