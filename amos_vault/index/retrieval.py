@@ -308,7 +308,7 @@ class Retriever:
             fused[where] += weights.fact_weight * np.array(
                 [max(by.score, 0.0) for by in keyed.values()]
             )
-        fused, docs = self._with_neighbours(keys, fused)
+        fused, docs = self._with_neighbours(keys, found.session_keys, fused)
         beside: dict[int, list[tuple[int, float]]] = {}
         if keyed and _asks(query, "fact"):  # a fact shows beside the message it found, the
             place = {int(key): i for i, key in enumerate(keys)}  # pair as the better of them
@@ -322,7 +322,7 @@ class Retriever:
         return SearchResult(shown, "hybrid", self.notice, terms)
 
     def _with_neighbours(
-        self, keys: np.ndarray, fused: np.ndarray
+        self, keys: np.ndarray, session_keys: np.ndarray, fused: np.ndarray
     ) -> tuple[np.ndarray, dict[int, dict[str, Any]]]:
         """``fused`` with each of the best candidate messages that replies to a question
         given ``neighbour_weight`` times that question's score (when positive and the
@@ -333,6 +333,11 @@ class Retriever:
         if share <= 0:
             return fused, {}
         pool = best_first(fused, NEIGHBOUR_POOL)
+        # A question and its reply are two candidates of one session: only those are read
+        # (each document read maps pages of the index; in a large vault few candidates
+        # share a session).
+        sessions, counts = np.unique(session_keys[pool], return_counts=True)
+        pool = pool[np.isin(session_keys[pool], sessions[counts > 1])]
         docs = self.engine.fetch([int(keys[i]) for i in pool])
         spans: list[tuple[int, str, int]] = []  # (place, path, first line) of each message
         asking: dict[tuple[str, int], int] = {}  # (path, last line): place, of questions
