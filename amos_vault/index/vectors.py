@@ -32,6 +32,7 @@ from amos_vault.core.errors import AmosError
 from amos_vault.files.vault import FILE_MODE, atomic_file, atomic_write, ensure_dir, file_stamp
 from amos_vault.index.chunks import KINDS, Chunk
 from amos_vault.index.engine import best_first
+from amos_vault.index.hashcodes import are_hashes, hash_bytes, hashes_as_bytes, hashes_as_hex
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
@@ -135,7 +136,7 @@ class VectorStore:
             segment.graph = self._open_graph(segment.ann, rows)
         elif arrays["vectors"].shape != (rows, self.dim):
             raise SidecarError(f"vector segment {name} has the wrong shape", path=path)
-        if not _are_hashes(arrays["hashes"]):
+        if not are_hashes(arrays["hashes"]):
             raise SidecarError(f"vector segment {name} has malformed content hashes", path=path)
         return segment, arrays
 
@@ -162,7 +163,7 @@ class VectorStore:
             [self.session_keys, arrays["session_keys"].astype(np.uint64)]
         )
         self.kinds = np.concatenate([self.kinds, arrays["kinds"].astype(np.uint8)])
-        self.hashes = np.concatenate([self.hashes, _raw_hashes(arrays["hashes"])])
+        self.hashes = np.concatenate([self.hashes, hashes_as_bytes(arrays["hashes"])])
         self.author_codes = np.concatenate([self.author_codes, codes])
         self.alive = np.concatenate([self.alive, alive])
         if segment.graph is None:
@@ -208,7 +209,7 @@ class VectorStore:
 
     def _row_of_hash(self, content_hash: str) -> int | None:
         values, rows = self._lookup("hashes")
-        wanted = np.bytes_(_raw_hash(content_hash))
+        wanted = np.bytes_(hash_bytes(content_hash))
         where = int(np.searchsorted(values, wanted))
         return int(rows[where]) if where < len(values) and values[where] == wanted else None
 
@@ -217,11 +218,11 @@ class VectorStore:
         if key in self._pending_deletes:
             return False
         row = self.row_of(key)
-        return row is not None and self.hashes[row] == _raw_hash(content_hash)
+        return row is not None and self.hashes[row] == hash_bytes(content_hash)
 
     def hash_of(self, row: int) -> str:
         """The content hash of the text whose vector is in ``row``."""
-        return str(_hex_hashes(self.hashes[row : row + 1])[0].decode())
+        return str(hashes_as_hex(self.hashes[row : row + 1])[0].decode())
 
     def author_of(self, row: int) -> str:
         """The author of the chunk in ``row``."""
@@ -423,7 +424,7 @@ class VectorStore:
             "keys": self.keys[rows],
             "session_keys": self.session_keys[rows],
             "kinds": self.kinds[rows],
-            "hashes": _hex_hashes(self.hashes[rows]),
+            "hashes": hashes_as_hex(self.hashes[rows]),
             "authors": np.array(authors or [""], dtype=str)[: len(rows)],
         }
 
@@ -564,44 +565,3 @@ def _arrays_of(items: list[tuple[Chunk, np.ndarray]], dim: int) -> dict[str, np.
         "authors": np.array([c.author for c in chunks] or [""], dtype=str)[: len(chunks)],
         "vectors": np.stack([v for _c, v in items]).astype(np.float32).reshape(-1, dim),
     }
-
-
-# Content hashes (`chunks.content_hash`: 12 bytes, written as 24 hex digits) are kept in
-# memory as their 12 bytes, not as text: 20 bytes less a chunk (20 MB at a million chunks).
-# Files keep the hex text. numpy's "S12" drops trailing zero bytes when one is read out, but
-# compares and sorts whole values, so lookups are exact.
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
-
-
-def _raw_hash(content_hash: str) -> bytes:
-    """A hash's bytes as an "S12" value reads back (without trailing zero bytes)."""
-    try:
-        return bytes.fromhex(content_hash).rstrip(b"\0")
-    except ValueError:  # not a hash this version writes: matches nothing, so it is redone
-        return b"\xff" * 13
-
-
-def _are_hashes(hexes: np.ndarray) -> bool:
-    """Whether every value is 24 lowercase hex digits (what `content_hash` writes)."""
-    digits = np.frombuffer(np.asarray(hexes).astype("S32").tobytes(), np.uint8).reshape(-1, 32)
-    hexdigit = ((digits >= ord("0")) & (digits <= ord("9"))) | (
-        (digits >= ord("a")) & (digits <= ord("f"))
-    )
-    return bool(hexdigit[:, :24].all() and (digits[:, 24:] == 0).all())
-
-
-def _raw_hashes(hexes: np.ndarray) -> np.ndarray:
-    """Hex hashes (a file's "S32" column) as "S12" bytes."""
-    digits = np.frombuffer(np.asarray(hexes).astype("S24").tobytes(), np.uint8).reshape(-1, 24)
-    values = np.where(digits >= ord("a"), digits - (ord("a") - 10), digits - ord("0"))
-    raw = (values[:, 0::2] << 4 | values[:, 1::2]).astype(np.uint8)
-    return np.frombuffer(raw.tobytes(), "S12").copy()
-
-
-def _hex_hashes(raw: np.ndarray) -> np.ndarray:
-    """ "S12" hashes as the hex text files hold ("S32")."""
-    values = np.frombuffer(np.asarray(raw, "S12").tobytes(), np.uint8).reshape(-1, 12)
-    digits = np.empty((len(values), 24), np.uint8)
-    digits[:, 0::2] = _HEX_DIGITS[values >> 4]
-    digits[:, 1::2] = _HEX_DIGITS[values & 15]
-    return np.frombuffer(digits.tobytes(), "S24").astype("S32")
