@@ -23,7 +23,7 @@ import click
 from amos_vault import __version__
 from amos_vault.core.errors import AmosError, InvalidInputError, storage_errno, storage_error
 from amos_vault.interfaces.arguments import DATE_FORMS, parse_date
-from amos_vault.interfaces.cli.render import print_json
+from amos_vault.interfaces.cli.render import discard_output, print_json
 
 if TYPE_CHECKING:
     from amos_vault.mirror import ActiveMirror
@@ -78,18 +78,11 @@ def _reader_gone() -> bool:
         return False
 
 
-def _discard_output() -> None:
-    """Send what is still buffered for stdout nowhere: its reader is gone."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def _flush_output() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left after the last line: nothing more to say
-        _discard_output()
+        discard_output()
 
 
 class AmosGroup(click.Group):
@@ -140,7 +133,7 @@ class AmosGroup(click.Group):
         except BrokenPipeError:
             if not _reader_gone():
                 raise
-            _discard_output()
+            discard_output()
             sys.exit(0)
         except BaseException as exc:
             if storage_errno(exc) is not None and os.environ.get("AMOS_DEBUG") != "1":

@@ -8,6 +8,7 @@ is not a terminal (as `click.echo` does).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -38,6 +39,13 @@ def echo(line: str = "", *, err: bool = False) -> None:
         stream.flush()
         stream.buffer.write((line + "\n").encode("utf-8", "replace"))
     stream.flush()
+
+
+def discard_output() -> None:
+    """Send what is still buffered for stdout nowhere: its reader is gone (`| head`)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def print_json(data: Any) -> None:

@@ -44,6 +44,7 @@ def _plain_search(args: list[str]) -> tuple[Path | None, str, int, bool] | None:
         else:
             words.append(token)
     text = " ".join(words)
+    # `index.query.has_words`, without importing the index package for it.
     if command is None or not any(character.isalnum() for character in text):
         return None
     return vault, text, k, as_json
@@ -79,7 +80,7 @@ def answer_from_daemon(args: list[str]) -> str:
         return NOT_PLAIN
     if root is None or not ipc.socket_path(root / ".amos").exists():
         return NOT_PLAIN
-    from amos_vault.interfaces.cli.render import echo, print_search
+    from amos_vault.interfaces.cli.render import discard_output, echo, print_search
 
     try:
         answer = ipc.request(root / ".amos", message, timeout=ipc.ANSWER_TIMEOUT)
@@ -94,7 +95,5 @@ def answer_from_daemon(args: list[str]) -> str:
     try:
         print_search(answer, as_json)
     except BrokenPipeError:  # `amosvault search x | head -1`: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
+        discard_output()
     return ANSWERED
