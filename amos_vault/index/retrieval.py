@@ -60,7 +60,9 @@ than not); a penalty for messages that ask (0.1-0.3: -0.001/+0.001) or a bonus f
 (tune 0.809-0.824, val 0.740-0.768: a grid over the weights picks the ones above); and each
 sentence of a message embedded too, its best cosine mixed into the dense term (+0.007/-0.002
 at most, at 2.5 times the vectors; with a length bonus, chosen together on tune:
-+0.010/-0.001).
++0.010/-0.001). Nor standardising over the candidates instead of every chunk in scope
+(-0.008/-0.009 and worse), nor a full-text weight by the query's length (0.2-0.4 for queries
+of at most 3 or at least 6 terms: 0.000/-0.001 at best).
 
 Facts are further keys of the messages they were drawn from (their ``source`` links), not
 rivals for their places: a query for messages ranks messages, the facts' evidence added with
