@@ -41,6 +41,28 @@ or each part's 1-4 best hits given places (9 such questions on tune, 11 on val: 
 same, or -0.004/-0.001 for the best score: the parts find no evidence the whole misses), and
 a boost for first-person statements by the one author a question names (+0.001/+0.003 at
 0.2; the open-domain misses are inferences, such as a political leaning from a hike story).
+Nor, with the reply's share as above (0.832/0.774; scripts/locomo_misses.py shows where the
+misses rank: 39 of 1108 evidence turns are no candidate of the 200 nearest and 200 best
+full-text matches, so the misses are ones of ranking), these: the query embedded as a
+statement (wh-word and auxiliary dropped: -0.014/-0.013; averaged with the question's vector:
+-0.005/-0.005) or as the passages are ("Name: question" for the one author it names:
+-0.005/-0.006); ``own_text_boost`` 0, 0.25, 1 or 2 (-0.008/-0.003, -0.004/+0.001,
+-0.015/-0.007, -0.020/-0.015); full-text context of the message before only (-0.009/-0.024),
+after only (-0.030/-0.015), or two each side (-0.002/-0.002) (BM25's k1 and b Tantivy does not
+expose); question words (mention, say, kind, type, likely, think, many, often...) dropped
+from the full-text terms (each within 0.003, all -0.003/-0.004); lexical pseudo-relevance
+feedback (3-5 words of the first hits: -0.019/-0.029 and worse); for the 104 questions that
+ask for several things ("What books has X read?"), at most 1, 2 or 3 hits per session
+(-0.026/-0.019, -0.002/-0.006, -0.003/0.000; even only for multi-hop questions, cap 1 takes
+multi-hop from 0.516 to 0.414: their evidence shares a session with the best hit more often
+than not); a penalty for messages that ask (0.1-0.3: -0.001/+0.001) or a bonus for long ones
+(+0.004/-0.003); a pairwise logistic fusion fitted on tune's candidates with those features
+(tune 0.809-0.824, val 0.740-0.768: a grid over the weights picks the ones above); and each
+sentence of a message embedded too, its best cosine mixed into the dense term (+0.007/-0.002
+at most, at 2.5 times the vectors; with a length bonus, chosen together on tune:
++0.010/-0.001). Nor standardising over the candidates instead of every chunk in scope
+(-0.008/-0.009 and worse), nor a full-text weight by the query's length (0.2-0.4 for queries
+of at most 3 or at least 6 terms: 0.000/-0.001 at best).
 
 Facts are further keys of the messages they were drawn from (their ``source`` links), not
 rivals for their places: a query for messages ranks messages, the facts' evidence added with
