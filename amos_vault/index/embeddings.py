@@ -100,6 +100,12 @@ MAX_EMBED_CHARS = MAX_LENGTH * 16
 TOKENS_PER_TEXT = 16
 
 
+# glibc's mallopt parameter for the size from which a block is mapped on its own.
+M_MMAP_THRESHOLD = -3
+# Blocks of this size or more are mapped apart and given back when freed (see below).
+LARGE_BLOCK = 1 << 20
+
+
 def return_freed_memory() -> None:
     """Give the heap's free pages back to the system, where the C library allows it.
 
@@ -108,6 +114,20 @@ def return_freed_memory() -> None:
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
+
+
+def map_large_blocks_apart() -> None:
+    """Have glibc map every block of `LARGE_BLOCK` or more on its own (where it is the C
+    library; elsewhere this does nothing).
+
+    glibc raises that threshold each time such a block is freed, up to 32 MB, and then puts
+    the index's per-commit arrays (a few MB each at 120k chunks) in the heap, where the holes
+    they leave pile up: a daemon at 120k chunks grew from 257 to 810 MB over 200 one-message
+    saves. With the threshold fixed, and the heap trimmed after each sync that changed
+    something, the same saves level off near 305 MB (measured; scripts/bench_daemon.py).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
 
 
 def _estimated_tokens(text: str) -> int:

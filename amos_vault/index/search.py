@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.errors import AmosError, StorageError, storage_errno, storage_error
 from amos_vault.files.vault import Vault
-from amos_vault.index.embeddings import Embedder, open_embedder, return_freed_memory
+from amos_vault.index.embeddings import (
+    Embedder,
+    map_large_blocks_apart,
+    open_embedder,
+    return_freed_memory,
+)
 from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
@@ -36,11 +41,6 @@ if TYPE_CHECKING:
     from amos_vault.index.engines.postgres.store import TeamIndex
 
 
-# After a sync that embedded this many texts, freed heap pages are handed back (a daemon's
-# everyday sync of one saved file does not bother).
-TRIM_AFTER_EMBEDDED = 256
-
-
 class SearchEngine:
     """Index, vectors and model of one vault, warm for repeated queries."""
 
@@ -58,6 +58,7 @@ class SearchEngine:
         # Held by searches and by commits, so a reader in another thread (the daemon's
         # socket) never sees the index and the vectors half-way through a swap.
         self.guard = threading.RLock()
+        map_large_blocks_apart()  # a long-lived engine's heap must not creep with each commit
         self.embedder = embedder
         if self.embedder is None and use_model:
             try:
@@ -207,8 +208,8 @@ class SearchEngine:
                 raise
             if full and not report.stopped and self.vectors is not None:
                 self._drop_orphan_vectors()
-            if report.embedded >= TRIM_AFTER_EMBEDDED:
-                return_freed_memory()  # what embedding and writing many changes took
+            if report.files or report.deleted:
+                return_freed_memory()  # what embedding and writing the changes took
             return report
 
     def _drop_orphan_vectors(self) -> None:
