@@ -10,8 +10,9 @@ English stemmer): the stems are stored as a ``simple`` tsvector, so a query matc
 the chunks it would match in Tantivy. Scores are BM25-like: for each query term, its inverse
 document frequency times ``ts_rank`` (length-normalised); ``own_boost`` adds the same over
 the chunk's own text; a common stem's rows are sampled (`textsearch`). Vectors are
-``halfvec(384)`` in an HNSW index (cosine). Counts, document frequencies and the spread of
-similarities come from fixed random samples of rows (`samples`), kept a few seconds.
+``halfvec(384)`` in HNSW indexes (cosine), one per part of the table (`vectorindex`).
+Counts, document frequencies and the spread of similarities come from fixed random samples
+of rows (`samples`), kept a few seconds.
 
 Writes (`writer.VaultWriter`) are buffered per transaction and committed with the records
 of the files indexed.
@@ -47,6 +48,7 @@ from amos_vault.index.engines.postgres.textsearch import (
     term_buckets,
     term_frequencies,
 )
+from amos_vault.index.engines.postgres.vectorindex import PARTS as VECTOR_PARTS
 from amos_vault.index.engines.postgres.writer import REQUEST_ROLE, VaultWriter
 from amos_vault.index.fulltext import SearchIndex
 from amos_vault.index.query import Filters
@@ -244,18 +246,25 @@ class PostgresEngine(VaultWriter):
         )
 
     def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> Described:
-        """Nearest visible vectors in scope, through the HNSW index, described."""
+        """Nearest visible vectors in scope, described: each part's HNSW graph is asked for
+        its nearest ``limit`` (`vectorindex`), and the best ``limit`` of them all kept."""
         if not self._semantic:
             return self.describe(vector, [])
         where, values = filter_sql(filters.only())
-        sql = (
-            "SELECT key, session_key, author, 1 - (embedding <=> %s::halfvec) FROM chunks "
-            f"WHERE embedding IS NOT NULL AND {where} ORDER BY embedding <=> %s::halfvec "
-            "LIMIT %s"
-        )
         query = vector_param(vector)
+        branches = [
+            "(SELECT key, session_key, author, 1 - (embedding <=> %s::halfvec) AS similarity "
+            f"FROM chunks WHERE embedding IS NOT NULL AND {part.condition} AND {where} "
+            "ORDER BY embedding <=> %s::halfvec LIMIT %s)"
+            for part in VECTOR_PARTS
+        ]
+        sql = (
+            f"SELECT key, session_key, author, similarity FROM ({' UNION ALL '.join(branches)}) "
+            "AS found ORDER BY similarity DESC, key LIMIT %s"
+        )
+        params = [*([query, *values, query, limit] * len(branches)), limit]
         with self.reading(ef_search=2 * limit) as connection:
-            rows = connection.execute(sql, [query, *values, query, limit]).fetchall()
+            rows = connection.execute(sql, params).fetchall()
         found: dict[int, tuple[int, str, float]] = {}
         for key, session_key, author, score in rows:  # a key twice: two vaults' copies
             found.setdefault(int(key), (int(session_key), str(author), float(score)))

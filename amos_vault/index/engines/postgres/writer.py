@@ -29,10 +29,13 @@ if TYPE_CHECKING:
     from amos_vault.index.sync import FileRecord, Manifest
 
 REQUEST_ROLE = "amos_request"
-# HNSW candidates per search (pgvector's default is 40): measured recall@10 against an exact
-# scan was 0.82 at 40, 0.87-0.90 at 100 on 100k clustered chunks; the retriever asks for
-# 200 (so 400).
-EF_SEARCH_FLOOR = 200
+# HNSW candidates per search of each part's graph (pgvector's default is 40; its maximum
+# 1000). Recall@10 against an exact scan on 1M synthetic clustered chunks (100 queries, the
+# retriever's 200 candidates; scripts/bench_postgres.py): one graph of every row gave 0.63
+# at 400 and 0.75 at 1000 (a quarter of the queries lost in the wrong cluster); four graphs
+# (`vectorindex.VECTOR_PARTS`) give 0.93 at 400, 0.96 at 600, 0.97-0.98 at 800 (which graph
+# build: +-0.01), the nearest-vector query taking ~36 ms at the median there.
+EF_SEARCH_FLOOR = 800
 # Per sort or bitmap of a statement: a common stem's bitmap of matching rows stays exact
 # (not lossy pages, each re-checked row by row) up to about two million rows.
 WORK_MEMORY = "32MB"
