@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+import pytest
 
 from amos_vault.index.chunks import Chunk
+from amos_vault.index.engines.postgres import engine as engine_module
 from amos_vault.index.engines.postgres.connection import connect, open_pool
 from amos_vault.index.engines.postgres.engine import PostgresEngine
 from amos_vault.index.engines.postgres.migrations import migrate
@@ -71,8 +73,13 @@ def test_a_first_load_builds_the_index_after(postgres_url: str) -> None:
         pool.close()
 
 
-def test_the_nearest_come_from_every_part(postgres_url: str) -> None:
-    """The best of each part's graph, merged: the same 10 as an exact scan."""
+@pytest.mark.parametrize("exact_rows", [0, engine_module.EXACT_NEAREST_ROWS])
+def test_the_nearest_come_from_every_part(
+    postgres_url: str, exact_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The best of each part's graph, merged (a scope above ``exact_rows``), or a small
+    scope ranked in one statement: the same 10 as an exact scan."""
+    monkeypatch.setattr(engine_module, "EXACT_NEAREST_ROWS", exact_rows)
     with connect(postgres_url) as connection:
         migrate(connection)
     ensure_vector_index(postgres_url)

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
 __all__ = ["REQUEST_ROLE", "PostgresEngine"]
 
 EXACT_SPREAD_ROWS = 4 * SAMPLE_ROWS  # a scope this small is measured, not sampled
+# A scope this small is ranked exactly by `nearest` (as many rows as pgvector's iterative
+# scan of one graph would read before giving up on a filter).
+EXACT_NEAREST_ROWS = 20_000
 STATS_SECONDS = 10.0  # counts and author lists are cached this long (other writers' rows)
 # Samples of a large table are kept longer: a minute's new rows barely move their figures.
 TERM_SAMPLE_SECONDS = 60.0
@@ -247,16 +250,20 @@ class PostgresEngine(VaultWriter):
 
     def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> Described:
         """Nearest visible vectors in scope, described: each part's HNSW graph is asked for
-        its nearest ``limit`` (`vectorindex`), and the best ``limit`` of them all kept."""
+        its nearest ``limit`` (`vectorindex`), and the best ``limit`` of them all kept. A
+        scope of at most `EXACT_NEAREST_ROWS` vectors is ranked exactly, in one statement:
+        each graph would hand up rows for the filter to drop, or PostgreSQL would read the
+        table once per part to rank so few rows (`population` counted them already)."""
         if not self._semantic:
             return self.describe(vector, [])
         where, values = filter_sql(filters.only())
         query = vector_param(vector)
+        whole = self.population(filters) <= EXACT_NEAREST_ROWS
         branches = [
             "(SELECT key, session_key, author, 1 - (embedding <=> %s::halfvec) AS similarity "
-            f"FROM chunks WHERE embedding IS NOT NULL AND {part.condition} AND {where} "
+            f"FROM chunks WHERE embedding IS NOT NULL AND {condition} AND {where} "
             "ORDER BY embedding <=> %s::halfvec LIMIT %s)"
-            for part in VECTOR_PARTS
+            for condition in (["TRUE"] if whole else [p.condition for p in VECTOR_PARTS])
         ]
         sql = (
             f"SELECT key, session_key, author, similarity FROM ({' UNION ALL '.join(branches)}) "

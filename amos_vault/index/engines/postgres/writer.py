@@ -20,6 +20,7 @@ from amos_vault.index.chunks import Chunk
 from amos_vault.index.engines.postgres.connection import database_errors
 from amos_vault.index.engines.postgres.sharing import Sharing, Visibility
 from amos_vault.index.engines.postgres.sql import UPSERT, signed, terms_text, vector_param
+from amos_vault.index.engines.postgres.vectorindex import VECTOR_PARTS
 from amos_vault.index.fulltext import stamp_of
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ REQUEST_ROLE = "amos_request"
 # (`vectorindex.VECTOR_PARTS`) give 0.93 at 400, 0.96 at 600, 0.97-0.98 at 800 (which graph
 # build: +-0.01), the nearest-vector query taking ~36 ms at the median there.
 EF_SEARCH_FLOOR = 800
+# Rows each part's graph may hand up when a filter or row-level security removes them
+# (pgvector's relaxed iterative scan, default 20,000): the parts together read as many as
+# one graph of every row did, so a scope that few visible rows fill costs no more than it did.
+MAX_SCAN_TUPLES = 20_000 // VECTOR_PARTS
 # Per sort or bitmap of a statement: a common stem's bitmap of matching rows stays exact
 # (not lossy pages, each re-checked row by row) up to about two million rows.
 WORK_MEMORY = "32MB"
@@ -79,6 +84,7 @@ class VaultWriter:
             "SELECT set_config('role', %s, true), set_config('amos.identity', %s, true), "
             "set_config('amos.vault', %s, true), set_config('hnsw.ef_search', %s, true), "
             "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            f"set_config('hnsw.max_scan_tuples', '{MAX_SCAN_TUPLES}', true), "
             f"set_config('work_mem', '{WORK_MEMORY}', true)",
             (
                 REQUEST_ROLE,
