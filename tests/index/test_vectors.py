@@ -139,6 +139,29 @@ def test_many_small_commits_keep_few_segments_and_every_vector(tmp_path: Path) -
     )
 
 
+def test_saves_merge_the_small_segments_without_rewriting_a_much_larger_one(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "vectors"
+    store = VectorStore(folder, "m", 8)
+    for n in range(100):
+        store.upsert(chunk(n), unit(n))
+    store.commit()
+    (first,) = folder.glob("seg-*.npz")
+    for n in range(100, 120):  # one new message per save
+        store.upsert(chunk(n), unit(n))
+        store.commit()
+        # its 100 rows are not read and written again while the others hold under a quarter
+        assert first.exists()
+        assert len(list(folder.glob("seg-*.npz"))) <= 9
+    again = VectorStore.open(folder, "m", 8)
+    assert again.live_keys() == {chunk(n).key for n in range(120)}
+    row = again.row_of(chunk(117).key)
+    assert row is not None and np.allclose(
+        again.vectors_of(np.array([row]))[0], unit(117), atol=1e-2
+    )
+
+
 def test_large_segments_are_searched_through_their_graph_and_survive_reopening(
     tmp_path: Path,
 ) -> None:
