@@ -11,7 +11,8 @@
      search alone, or leave them on to include consolidation.
 
 Usage: python scripts/bench_daemon.py (--vault PATH | --sessions N) [--idle 60] [--json OUT]
---vault takes an existing vault (e.g. the one scripts/bench_scale.py built, already indexed);
+--vault takes an existing vault (e.g. the one scripts/bench_scale.py built, already indexed):
+the freshness probe writes 50 sessions into its sessions/freshness/ folder, so give it a copy;
 --sessions generates and indexes a new one first.
 """
 
