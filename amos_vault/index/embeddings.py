@@ -9,7 +9,6 @@ is reachable; fastembed is imported only then.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from amos_vault.core.heap import return_freed_memory
 from amos_vault.index.localmodel import LocalModel
 from amos_vault.index.models import (
     ARTIFACTS,
@@ -98,36 +98,6 @@ MAX_EMBED_CHARS = MAX_LENGTH * 16
 # Word pieces a batch may hold, per text of `batch_size`: 32 texts make 512 word pieces (two
 # texts of the model's 256, or 32 of 16).
 TOKENS_PER_TEXT = 16
-
-
-# glibc's mallopt parameter for the size from which a block is mapped on its own.
-M_MMAP_THRESHOLD = -3
-# Blocks of this size or more are mapped apart and given back when freed (see below).
-LARGE_BLOCK = 1 << 20
-
-
-def return_freed_memory() -> None:
-    """Give the heap's free pages back to the system, where the C library allows it.
-
-    Loading the model frees about 60 MB of graph-building memory that glibc would otherwise
-    keep for the life of the process (measured); elsewhere this does nothing.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
-def map_large_blocks_apart() -> None:
-    """Have glibc map every block of `LARGE_BLOCK` or more on its own (where it is the C
-    library; elsewhere this does nothing).
-
-    glibc raises that threshold each time such a block is freed, up to 32 MB, and then puts
-    the index's per-commit arrays (a few MB each at 120k chunks) in the heap, where the holes
-    they leave pile up: a daemon at 120k chunks grew from 257 to 810 MB over 200 one-message
-    saves. With the threshold fixed, and the heap trimmed after each sync that changed
-    something, the same saves level off near 305 MB (measured; scripts/bench_daemon.py).
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
 
 
 def _estimated_tokens(text: str) -> int:

@@ -15,13 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amos_vault.core.errors import AmosError, StorageError, storage_errno, storage_error
+from amos_vault.core.heap import map_large_blocks_apart, return_freed_memory
 from amos_vault.files.vault import Vault
-from amos_vault.index.embeddings import (
-    Embedder,
-    map_large_blocks_apart,
-    open_embedder,
-    return_freed_memory,
-)
+from amos_vault.index.embeddings import Embedder, open_embedder
 from amos_vault.index.engine import IndexEngine
 from amos_vault.index.engines.embedded import EmbeddedEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION, SearchIndex
