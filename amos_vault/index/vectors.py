@@ -6,7 +6,8 @@ fsyncs it before the manifest that points to it is renamed into place, so a cras
 moment leaves either the old or the new state, never a mix.
 
 Two kinds of segment, so memory and query time stay bounded as a vault grows:
-- small (recent commits): float16 vectors in the ``.npz``, float32 in memory, scanned exactly;
+- small (recent commits): float16 vectors in the ``.npz``, int8 with a scale per row in
+  memory (`Int8Rows`), scanned exactly;
 - large (>= ``ann_rows`` rows, made by merging): the vectors quantised to int8 inside an HNSW
   graph (usearch) in a ``.usearch`` file that is memory-mapped, not loaded: a query visits a
   few hundred of its rows, and only those pages are read.
@@ -33,6 +34,7 @@ from amos_vault.files.vault import FILE_MODE, atomic_file, atomic_write, ensure_
 from amos_vault.index.chunks import KINDS, Chunk
 from amos_vault.index.engine import best_first
 from amos_vault.index.hashcodes import are_hashes, hash_bytes, hashes_as_bytes, hashes_as_hex
+from amos_vault.index.quantized import Int8Rows
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
@@ -60,7 +62,7 @@ class Segment:
     deleted: list[int]
     ann: str | None = None  # the .usearch file, for a large segment
     graph: Any = None  # the memory-mapped usearch index
-    matrix: np.ndarray | None = None  # float32 vectors, for a small segment
+    matrix: Int8Rows | None = None  # a small segment's vectors, scanned exactly
 
     def entry(self) -> dict[str, object]:
         """The manifest's record of this segment."""
@@ -168,8 +170,11 @@ class VectorStore:
         self.hashes = np.concatenate([self.hashes, hashes_as_bytes(arrays["hashes"])])
         self.author_codes = np.concatenate([self.author_codes, codes])
         self.alive = np.concatenate([self.alive, alive])
-        if segment.graph is None:
-            segment.matrix = np.asarray(arrays["vectors"], np.float32)
+        if segment.graph is None and segment.matrix is None:
+            # Rounded as stored (float16) first: the same codes whether the rows come from a
+            # commit or from the file.
+            stored = np.asarray(arrays["vectors"])
+            segment.matrix = Int8Rows.of(stored.astype(np.float16, copy=False))
         self._segments.append(segment)
 
     def _code_of(self, author: str) -> int:
@@ -346,8 +351,6 @@ class VectorStore:
             arrays["authors"] = np.array(
                 [self.author_names[int(c)] for c in old["author_codes"][span]] or [""], dtype=str
             )
-            if segment.matrix is not None:
-                arrays["vectors"] = segment.matrix
             segment.deleted = np.flatnonzero(~alive[span]).tolist()
             self._append(segment, arrays)
         if extra is not None:
@@ -455,7 +458,7 @@ class VectorStore:
             segment, picked = self._segments[owner], owners == owner
             local = rows[picked] - segment.first
             if segment.matrix is not None:
-                out[picked] = segment.matrix[local]
+                out[picked] = segment.matrix.vectors(local)
             else:
                 codes = self._codes(segment, rows[picked]).astype(np.float32)
                 norms = np.linalg.norm(codes, axis=1, keepdims=True)
@@ -489,7 +492,7 @@ class VectorStore:
                 # Every row scored in place: picking the rows in scope first copied the
                 # matrix (24 MB a query for 16k recent rows), to score about as many.
                 local = np.flatnonzero(wanted)
-                scores = (segment.matrix @ query)[local]
+                scores = segment.matrix.scores(query)[local]
                 found_rows.append(segment.first + local[best_first(scores, n)])
             elif inside <= 4 * n:  # few rows in scope: scoring them all is cheaper
                 found_rows.append(segment.first + np.flatnonzero(wanted))
@@ -509,19 +512,19 @@ class VectorStore:
         best = best_first(scores, n)
         return rows[best], scores[best]
 
-    def similarity_sample(self) -> tuple[np.ndarray, np.ndarray]:
-        """Up to `SAMPLE_ROWS` live rows picked at random, and their vectors (cached until
-        the rows change): the similarities of a query with them estimate its mean and spread
-        over every row, for standardising scores without scoring every row."""
+    def similarity_sample(self) -> tuple[np.ndarray, Int8Rows]:
+        """Up to `SAMPLE_ROWS` live rows picked at random, and their vectors as int8 (cached
+        until the rows change): the similarities of a query with them estimate its mean and
+        spread over every row, for standardising scores without scoring every row."""
 
-        def build() -> tuple[np.ndarray, np.ndarray]:
+        def build() -> tuple[np.ndarray, Int8Rows]:
             live = np.flatnonzero(self.alive)
             if len(live) > SAMPLE_ROWS:
                 picked = np.random.default_rng(len(live)).choice(live, SAMPLE_ROWS, False)
                 live = np.sort(picked)
-            return live, self.vectors_of(live)
+            return live, Int8Rows.of(self.vectors_of(live))
 
-        sample: tuple[np.ndarray, np.ndarray] = self._cached("sample", build)
+        sample: tuple[np.ndarray, Int8Rows] = self._cached("sample", build)
         return sample
 
     def kind_mask(self, kinds: Sequence[str]) -> np.ndarray:

@@ -124,7 +124,7 @@ class EmbeddedEngine:
                 rows = np.sort(np.random.default_rng(count).choice(rows, SAMPLE_ROWS, False))
             values = store.similarities(vector, rows)
         else:
-            values = (sample @ np.asarray(vector, np.float32))[inside]
+            values = sample.scores(vector)[inside]
         if not len(values):
             return 0.0, 1.0
         mean = float(values.mean(dtype=np.float64))
