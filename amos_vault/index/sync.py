@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
-from collections.abc import Callable, Container, Iterable
+from array import array
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,19 +32,39 @@ from amos_vault.index.embeddings import Embedder
 from amos_vault.index.engine import IndexEngine
 from amos_vault.index.fulltext import SCHEMA_VERSION
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3  # 3: each file's chunk keys as one hex string
+READABLE_MANIFESTS = (2, 3)
 COMMIT_EVERY_SECONDS = 30.0  # a long first index commits as it goes: a crash loses little
 
 
-@dataclass
+@dataclass(slots=True)
 class FileRecord:
     """What was indexed from one file."""
 
     hash: str
     size: int
     mtime_ns: int
-    keys: list[int]
+    keys: Sequence[int]  # an ``array("Q")`` in a manifest: 8 bytes a key, not ~40
     error: str | None = None  # why it was indexed as plain text, if it was
+
+
+def _keys_text(keys: Sequence[int]) -> str:
+    """Chunk keys as the hex of their 8 little-endian bytes each (how files.json keeps
+    them: one string per file, not a Python int per chunk while it is read)."""
+    packed = keys if isinstance(keys, array) else array("Q", keys)
+    if sys.byteorder == "big":
+        packed = array("Q", packed)
+        packed.byteswap()
+    return packed.tobytes().hex()
+
+
+def _keys_of(text: str) -> array[int]:
+    """The chunk keys written by `_keys_text`."""
+    keys = array("Q")
+    keys.frombytes(bytes.fromhex(text))
+    if sys.byteorder == "big":
+        keys.byteswap()
+    return keys
 
 
 @dataclass
@@ -56,14 +78,20 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        """Read the manifest; a missing, damaged or outdated one means nothing is indexed."""
+        """Read the manifest; a missing, damaged or outdated one means nothing is indexed.
+        (Version 2 listed each key as a number; it is read as it is, and saved as 3.)"""
         stamp = file_stamp(path)
         try:
             data = json.loads(path.read_bytes())
-            if data.get("version") != MANIFEST_VERSION or data.get("schema") != SCHEMA_VERSION:
+            version = data.get("version")
+            if version not in READABLE_MANIFESTS or data.get("schema") != SCHEMA_VERSION:
                 return cls(path)
-            files = {rel: FileRecord(*record) for rel, record in data["files"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+            keys_of = _keys_of if version == MANIFEST_VERSION else lambda keys: array("Q", keys)
+            files = {
+                rel: FileRecord(digest, size, mtime_ns, keys_of(keys), error)
+                for rel, (digest, size, mtime_ns, keys, error) in data["files"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
             return cls(path)
         return cls(path, files, stamp)
 
@@ -74,7 +102,8 @@ class Manifest:
     def save(self) -> None:
         """Write the manifest atomically (compact: a list per file, no sorting)."""
         files = {
-            rel: [r.hash, r.size, r.mtime_ns, r.keys, r.error] for rel, r in self.files.items()
+            rel: [r.hash, r.size, r.mtime_ns, _keys_text(r.keys), r.error]
+            for rel, r in self.files.items()
         }
         data = {"version": MANIFEST_VERSION, "schema": SCHEMA_VERSION, "files": files}
         atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
@@ -325,7 +354,11 @@ def _apply_batch(
         if error:
             report.errors.append((rel, error))
         record = FileRecord(
-            _digest(data), stat.st_size, stat.st_mtime_ns, [c.key for c in chunks], error
+            _digest(data),
+            stat.st_size,
+            stat.st_mtime_ns,
+            array("Q", [c.key for c in chunks]),
+            error,
         )
         chunked.append((rel, record, chunks))
     if engine.semantic and embedder is not None:

@@ -378,3 +378,35 @@ def test_free_text_under_the_title_is_its_own_searchable_chunk(
     # Only the session's scope: the free text is found with a session filter too.
     only = engine.search(MemoryQuery("raincoat", k=5, sessions=(trip.id,))).hits
     assert any(h.kind == "note" and "raincoat" in h.text for h in only)
+
+
+def test_files_json_keeps_each_files_keys_in_one_string_and_reads_the_older_form(
+    lisbon: ActiveMirror, embedder: ModelEmbedder
+) -> None:
+    from amos_vault.index.sync import MANIFEST_VERSION, Manifest
+
+    engine = make_engine(lisbon, embedder)
+    engine.sync()
+    path = engine.folder / "files.json"
+    data = json.loads(path.read_bytes())
+    assert data["version"] == MANIFEST_VERSION == 3
+    recorded = Manifest.load(path).files
+    assert recorded
+    for rel, (_hash, _size, _mtime, keys, _error) in data["files"].items():
+        assert isinstance(keys, str) and len(bytes.fromhex(keys)) == 8 * len(recorded[rel].keys)
+    # What version 2 wrote (each key a number) is read as it is: nothing is indexed again.
+    older = {
+        "version": 2,
+        "schema": data["schema"],
+        "files": {
+            rel: [*entry[:3], list(recorded[rel].keys), entry[4]]
+            for rel, entry in data["files"].items()
+        },
+    }
+    path.write_text(json.dumps(older))
+    reopened = make_engine(lisbon, embedder)
+    assert {rel: list(r.keys) for rel, r in reopened.manifest.files.items()} == {
+        rel: list(r.keys) for rel, r in recorded.items()
+    }
+    report = reopened.sync()
+    assert report.files == 0 and report.deleted == 0 and report.embedded == 0
