@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from amos_vault.index.leanmodel import LEAN_MODEL_FILE, LEAN_SESSION, lean_graph_matches
+from amos_vault.index.leanmodel import LEAN_MODEL_FILE, lean_graph_matches
 
 
 class LocalModel:
@@ -66,15 +66,15 @@ class LocalModel:
 
         # The lean graph gives the same vectors in less memory; an install made by an
         # earlier version has only the original (`amosvault model install` adds the lean one).
-        def session(graph: Path, **how: Any) -> Any:
+        def session(graph: Path) -> Any:
             return ort.InferenceSession(
-                str(graph), sess_options=options, providers=["CPUExecutionProvider"], **how
+                str(graph), sess_options=options, providers=["CPUExecutionProvider"]
             )
 
         lean = folder / LEAN_MODEL_FILE
         chosen = None
         if source_sha256 and lean.is_file():
-            chosen = session(lean, **LEAN_SESSION)
+            chosen = session(lean)
             if not lean_graph_matches(chosen.get_modelmeta().custom_metadata_map, source_sha256):
                 chosen = None  # made from another file, or by another version of the rewrite
         self.graph_file = LEAN_MODEL_FILE if chosen is not None else "model.onnx"

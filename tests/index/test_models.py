@@ -97,6 +97,10 @@ SAMPLES = [
 ]
 
 
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
 def test_the_lean_graph_gives_the_original_vectors(model_dir: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -119,9 +123,10 @@ def test_the_lean_graph_gives_the_original_vectors(model_dir: Path, tmp_path: Pa
 
     lean_model = LocalModel(lean, threads=1, session_options={}, source_sha256=sha)
     assert lean_model.graph_file == LEAN_MODEL_FILE
-    # The matrices' column scales are applied after the product: the same vectors to within
-    # float rounding (the 7th decimal).
-    assert np.allclose(vectors(original), vectors(lean, lean_model), rtol=0, atol=1e-6)
+    # The tables are gathered as int8 (the same numbers); the matrices multiply int8 tokens
+    # (a vector moves by a cosine of about 2e-3, see `leanmodel`).
+    cosines = _cosines(vectors(original), vectors(lean, lean_model))
+    assert cosines.min() > 0.98 and cosines.mean() > 0.99  # the least: the empty text
     # A lean graph made from another file (or by another version of the rewrite) is not used.
     stale = LocalModel(lean, threads=1, session_options={}, source_sha256="0" * 64)
     assert stale.graph_file == "model.onnx"
@@ -148,7 +153,8 @@ def test_the_default_model_runs_as_fastembed_would_run_it(model_dir: Path) -> No
     )
     ours = open_embedder("default", model_dir.parent.parent, threads=1).embed(SAMPLES)
     theirs = np.array(list(reference.embed(SAMPLES)), np.float32)
-    assert np.allclose(ours, theirs, rtol=0, atol=1e-6)  # the lean graph: see above
+    cosines = _cosines(ours, theirs)  # the lean graph: see above
+    assert cosines.min() > 0.98 and cosines.mean() > 0.99
 
 
 def test_threads_embed_at_once_and_get_what_one_thread_gets(model_dir: Path) -> None:
