@@ -6,15 +6,15 @@ searches, now 7.8 MB. Each row is scaled so that its largest component is 127, w
 about three significant digits of every component (a cosine moves by about 1e-4, measured on
 the model's vectors); the large segments' HNSW graphs hold int8 codes as well.
 
-Scoring converts a block of rows at a time to float32 (a block's copy is at most 1.5 MB), so a
-query costs about 2.5 ms per 16k rows instead of 0.5 ms, for no copy of the whole matrix.
+Scoring converts a block of rows at a time to float32 into one small buffer, so a query costs
+about 1.2 ms per 16k rows instead of 0.5 ms, for no copy of the whole matrix.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-BLOCK_ROWS = 1024  # rows converted to float32 at once when scoring
+BLOCK_ROWS = 512  # rows converted to float32 at once when scoring (0.75 MB: stays in cache)
 
 
 class Int8Rows:
@@ -47,12 +47,17 @@ class Int8Rows:
         vectors *= self.scales[rows, np.newaxis]
         return vectors
 
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """The dot product of ``query`` (float32) with every row."""
+    def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The dot product of ``query`` (float32) with every row, or with ``rows`` only."""
         query = np.asarray(query, np.float32)
-        out = np.empty(len(self.codes), np.float32)
-        for start in range(0, len(self.codes), BLOCK_ROWS):
+        count = len(self.codes) if rows is None else len(rows)
+        out = np.empty(count, np.float32)
+        buffer = np.empty((min(BLOCK_ROWS, count), self.codes.shape[1]), np.float32)
+        for start in range(0, count, BLOCK_ROWS):
             block = slice(start, start + BLOCK_ROWS)
-            out[block] = self.codes[block].astype(np.float32) @ query
-        out *= self.scales
+            codes = self.codes[block] if rows is None else self.codes[rows[block]]
+            floats = buffer[: len(codes)]
+            np.copyto(floats, codes, casting="unsafe")  # int8 to float32, in the cache
+            np.dot(floats, query, out=out[block])
+        out *= self.scales if rows is None else self.scales[rows]
         return out

@@ -492,7 +492,10 @@ class VectorStore:
                 # Every row scored in place: picking the rows in scope first copied the
                 # matrix (24 MB a query for 16k recent rows), to score about as many.
                 local = np.flatnonzero(wanted)
-                scores = segment.matrix.scores(query)[local]
+                if 4 * inside < segment.rows:  # few rows in scope (facts among messages)
+                    scores = segment.matrix.scores(query, local)
+                else:
+                    scores = segment.matrix.scores(query)[local]
                 found_rows.append(segment.first + local[best_first(scores, n)])
             elif inside <= 4 * n:  # few rows in scope: scoring them all is cheaper
                 found_rows.append(segment.first + np.flatnonzero(wanted))
