@@ -28,6 +28,8 @@ def test_int8_rows_score_as_the_float_vectors_do() -> None:
     # Random rows score within a few 1e-3 of each other: near ties may swap, no more.
     assert len(set(np.argsort(-scores)[:10]) & set(np.argsort(-exact)[:10])) >= 8
     assert np.abs(rows.vectors(np.array([3, 7])) - vectors[[3, 7]]).max() < 2e-3
+    some = np.arange(1, len(vectors), 3)  # only the rows in scope, over several blocks
+    assert np.allclose(rows.scores(query, some), scores[some], atol=1e-6)
     # Stored as float16 in a segment file: the same codes as from float32.
     again = Int8Rows.of(vectors.astype(np.float16))
     assert np.mean(again.codes != rows.codes) < 0.01
