@@ -2,9 +2,10 @@
 
 The vector sidecar keeps its recent rows (the small segments, scanned exactly) in memory as
 `Int8Rows`: at 120k chunks that was up to 20,000 rows of float32, 30 MB in every process that
-searches, now 7.8 MB. Each row is scaled so that its largest component is 127, which keeps
-about three significant digits of every component (a cosine moves by about 1e-4, measured on
-the model's vectors); the large segments' HNSW graphs hold int8 codes as well.
+searches, now 7.8 MB. Each row is scaled so that its largest component is 127: measured on
+661 real messages, a row keeps a cosine of 0.99994 or more with its float vector, and a query's
+score with it moves by 3e-4 on average (1.4e-3 at most). The large segments' HNSW graphs hold
+int8 codes as well.
 
 Scoring converts a block of rows at a time to float32 into one small buffer, so a query costs
 about 1.2 ms per 16k rows instead of 0.5 ms, for no copy of the whole matrix.
