@@ -489,8 +489,8 @@ class VectorStore:
             if not inside:
                 continue
             if segment.matrix is not None:
-                # Every row scored in place: picking the rows in scope first copied the
-                # matrix (24 MB a query for 16k recent rows), to score about as many.
+                # Scored a block at a time (`Int8Rows`), never copied whole; all rows unless
+                # few are in scope, as scoring all costs about what picking them first does.
                 local = np.flatnonzero(wanted)
                 if 4 * inside < segment.rows:  # few rows in scope (facts among messages)
                     scores = segment.matrix.scores(query, local)
