@@ -16,11 +16,15 @@ consolidated with the chosen engine (default: extractive) and indexed. Reported:
   is part of that message's result;
 * time to consolidate each conversation (and per session).
 
-The dataset's observations are only read to score; they are never written into a vault.
-The last line reads ``facts R@10=0.xxx``.
+The dataset's observations are only read to score; they are never written into a vault,
+except with ``--engine gold``: then they are the facts (each one learned from its evidence
+turn, through the same consolidation path), to measure the ceiling of what facts as keys can
+add to retrieval when the facts are as good as the dataset authors' (written by a strong
+model). ``--set NAME=VALUE`` changes a ``[search]`` setting, as in bench_locomo.py
+(``--set fact_weight=0.5``). The last line reads ``facts R@10=0.xxx``.
 
 Usage: python scripts/bench_consolidation.py --data PATH [--split tune|val|all] [--limit N]
-       [--engine extractive]
+       [--engine extractive|ollama|gold] [--set NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_locomo import CATEGORIES, SPLITS, build_vault, evidence_of, split_of
+from bench_locomo import CATEGORIES, SPLITS, build_vault, evidence_of, setting_changes, split_of
 
 from amos_vault.index.query import MemoryQuery
 from amos_vault.index.retrieval import Hit
+from amos_vault.memory.summarizer import CandidateFact, Digest, SessionText, Summarizer
 from amos_vault.mirror import ActiveMirror
 
 THRESHOLDS = (0.65, 0.75, 0.85)
@@ -53,6 +58,47 @@ def gold_observations(conversation: dict) -> list[str]:
         for items in per_session.values():
             found += [item[0] for item in items if item and isinstance(item[0], str)]
     return found
+
+
+def gold_facts(conversation: dict) -> dict[str, list[tuple[str, str]]]:
+    """The dataset's observations by the turn they cite: dia_id -> [(speaker, text)]."""
+    cited: dict[str, list[tuple[str, str]]] = {}
+    for per_session in conversation.get("observation", {}).values():
+        for speaker, items in per_session.items():
+            for item in items:
+                if len(item) < 2 or not isinstance(item[0], str):
+                    continue
+                turns = item[1] if isinstance(item[1], list) else str(item[1]).split(";")
+                for turn in turns:
+                    cited.setdefault(str(turn).strip(), []).append((speaker, item[0]))
+    return cited
+
+
+class GoldSummarizer:
+    """The extractive summary, with the dataset's observations as the session's facts."""
+
+    name = "gold"
+
+    def __init__(self, inner: Summarizer, cited: dict[str, list[tuple[str, str]]]) -> None:
+        self.inner = inner
+        self.cited = cited  # message id -> [(speaker, observation)]
+
+    def digest(self, session: SessionText) -> Digest:
+        digest = self.inner.digest(session)
+        digest.facts = [
+            CandidateFact(
+                text=text,
+                type="knowledge",
+                confidence=0.9,
+                message_id=message.id,
+                said_on=message.timestamp.date() if message.timestamp else None,
+                author=speaker,
+            )
+            for message in session.messages
+            for speaker, text in self.cited.get(message.id, [])
+        ]
+        digest.engine = self.name
+        return digest
 
 
 def recall(ranked_groups: list[set[str]], evidence: set[str]) -> float:
@@ -68,11 +114,25 @@ def search(mirror: ActiveMirror, question: str, kinds: tuple[str, ...]) -> list[
     return mirror.search(MemoryQuery(question, k=K, kinds=kinds), sync=False).hits
 
 
-def run(conversation: dict, root: Path, keys: Path, engine: str) -> dict:
+def run(
+    conversation: dict, root: Path, keys: Path, engine: str, changes: dict[str, object]
+) -> dict:
     mirror, dia_of = build_vault(conversation, root, keys)
     config = root / ".amos" / "config.toml"
-    config.write_text(f'[consolidation]\nengine = "{engine}"\nfact_roles = ["user", "assistant"]\n')
+    chosen = "extractive" if engine == "gold" else engine
+    settings = "".join(f"{name} = {json.dumps(value)}\n" for name, value in changes.items())
+    config.write_text(
+        f'[consolidation]\nengine = "{chosen}"\nfact_roles = ["user", "assistant"]\n'
+        + (f"[search]\n{settings}" if settings else "")
+    )
     mirror = ActiveMirror(root, key_dir=keys)
+    if engine == "gold":
+        cited = gold_facts(conversation)
+        by_message = {cid.rsplit("#", 1)[1]: cited.get(dia, []) for cid, dia in dia_of.items()}
+        extractive = mirror.memory.summarizer
+        mirror.memory.summarizer = lambda engine=None, should_stop=None: GoldSummarizer(  # type: ignore[method-assign]
+            extractive(engine, should_stop), by_message
+        )
     assert mirror.engine.embedder is not None, "the embedding model is needed: run `make model`"
     started = time.perf_counter()
     mirror.index()  # the baseline: indexing (embedding every message) of the same vault
@@ -144,18 +204,31 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", type=Path, required=True, help="LoCoMo-format JSON file")
-    parser.add_argument("--engine", default="extractive", choices=["extractive", "ollama"])
+    parser.add_argument(
+        "--engine",
+        default="extractive",
+        choices=["extractive", "ollama", "gold"],
+        help="gold: the dataset's observations as the facts (the ceiling; see above)",
+    )
     parser.add_argument(
         "--split", choices=SPLITS, default="all", help="tune, val or all (as bench_locomo.py)"
     )
     parser.add_argument("--limit", type=int, help="only the first N conversations")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a [search] setting for the run (repeatable)",
+    )
     options = parser.parse_args()
+    changes = setting_changes(options.set)
     data = split_of(json.loads(options.data.read_text()), options.split)[: options.limit]
     work = Path(tempfile.mkdtemp(prefix="amos-consolidation-"))
     results = []
     for number, conversation in enumerate(data):
-        result = run(conversation, work / f"vault-{number}", work / "keys", options.engine)
+        result = run(conversation, work / f"vault-{number}", work / "keys", options.engine, changes)
         results.append(result)
         print(
             f"  {result['sample_id']}: {result['sessions']} sessions, {result['facts']} facts "

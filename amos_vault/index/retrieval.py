@@ -66,7 +66,18 @@ of at most 3 or at least 6 terms: 0.000/-0.001 at best). Nor another embedding m
 PyPI wheel bundles a retrieval-tuned small English one (bge, e5, gte, arctic, multi-qa
 MiniLM), and those found gave e5-small in 4 bits 0.807/0.752, all-mpnet-base-v2 0.837/0.763
 (at twice the vectors' memory and ~9 times the query's embedding time), a Universal Sentence
-Encoder 0.787/0.743.
+Encoder 0.787/0.743. Nor, re-ranking the first 50 results offline (0.833/0.773 as they are,
+with the int8 model matrices): a second model's cosine blended in (all-mpnet-base-v2 at
+0.2: -0.006/-0.009, worse above; e5-small chosen on tune: +0.004/-0.022; a Universal Sentence
+Encoder and nanoranker's trained scorer: no blend above the order as is), SPLADE-tiny (the one
+learned sparse model a PyPI package ships) at 0.2: 0.000/+0.012 (+0.005 over the whole set,
+95% interval -0.003..+0.012, and ~36 ms per message to encode), each message's vector pooled
+over its own words read after the message before ("late chunking": -0.006/-0.003 and worse),
+the model's token vectors matched one by one (MaxSim: -0.005/+0.002 at 0.1, worse above), and
+a linear map of the query vector learnt near the identity (147k weights, each conversation
+left out of its own training in turn: 0.000/+0.015, +0.005 over the whole set, 95% interval
+-0.003..+0.014). No PyPI package ships a cross-encoder (ms-marco MiniLM or TinyBERT, bge,
+jina or mxbai rerankers; about 55 packages inspected).
 
 Facts are further keys of the messages they were drawn from (their ``source`` links), not
 rivals for their places: a query for messages ranks messages, the facts' evidence added with
@@ -74,7 +85,11 @@ a weight (a message scored as the better of its own score and its best fact's lo
 tune: loosely matching fact sentences flood the top 10 with their messages). Where facts are
 asked for too, a fact that found a message is shown right after it, the pair one of the k
 results, ranked as the better of the two (``Hit.attached_to``); a fact without a source
-message in the vault is a result of its own.
+message in the vault is a result of its own. Facts cannot lift recall much this way whatever
+their quality: the dataset authors' own observations as the facts, each learned from the turn
+it cites (scripts/bench_consolidation.py --engine gold), give 0.813 against 0.811 for the
+messages alone at the fact weight of 0.3 (0.812 at 0.15, 0.806 at 0.6, 0.791 at 1): a fact
+restates its message, and the same model finds both or neither.
 
 "Nothing found" is an answer: when no word of the query is in any file (and it names no
 author) and no passage in scope reaches a cosine of ``nothing_found_floor``, search returns no
