@@ -12,7 +12,11 @@ Tomorrow, and Tomorrow" as a date; these rules resolve only what is really a dat
 * a bare weekday is a date only after "last", "next", "this", "coming", "on", "by", "until"
   or "since" ("a Monday kind of mood" is not a day);
 * "on Saturday" is the coming Saturday, unless the statement is in the past tense ("we went
-  hiking on Saturday"), then the one before.
+  hiking on Saturday"), then the one before;
+* a day of a month without its year ("on March 18") gets the year of the nearest such day
+  before the day said in a statement of the past ("we went on March 18"), else after it ("I
+  start on January 4", "I booked it for March 18"), and none when it comes every year ("my
+  birthday is March 14").
 """
 
 from __future__ import annotations
@@ -88,9 +92,10 @@ def _keep_case(said: str, written: str) -> str:
 class _Resolver:
     """The rules for one text said on one day: each turns a match into an absolute date."""
 
-    def __init__(self, said_on: dt.date, past: bool) -> None:
+    def __init__(self, said_on: dt.date, past: bool, yearly: bool) -> None:
         self.said_on = said_on
         self.past = past
+        self.yearly = yearly
 
     def on(self, days: int) -> str:
         return f"on {day_text(self.said_on + dt.timedelta(days=days))}"
@@ -119,6 +124,27 @@ class _Resolver:
             return f"in {_shift_months(self.said_on, sign * count):%B %Y}"
         return f"in {self.said_on.year + sign * count}"
 
+    def month_day(self, match: re.Match[str]) -> str:
+        """ "March 18": the nearest such day before the day said in a statement of the past,
+        else the next one ("I start on January 4", "booked it for March 18"), but no year for
+        a day that comes every year ("my birthday is March 14")."""
+        which = (match["which"] or "").lower()
+        if self.yearly:
+            return match.group(0)
+        month = next(n for n, m in enumerate(_MONTHS, 1) if m.startswith(match["month"][:3]))
+        candidates = []
+        for year in (self.said_on.year - 1, self.said_on.year, self.said_on.year + 1):
+            try:
+                candidates.append(dt.date(year, month, int(match["day"])))
+            except ValueError:
+                return match.group(0)  # no such day: as said
+        if self.past and which != "for":
+            day = max(d for d in candidates if d <= self.said_on)
+        else:
+            day = min(d for d in candidates if d >= self.said_on)
+        word = f"{match['which']} " if match["which"] else ""
+        return f"{word}{day_text(day)}"
+
     def period(self, match: re.Match[str]) -> str:
         which, unit = match["which"].lower(), match["unit"].lower()
         step = {"last": -1, "this": 0, "next": 1}[which]
@@ -145,6 +171,19 @@ _DAY_WORDS = {
     "tonight": 0,
     "tomorrow": 1,
 }
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+# A month written with its capital ("may" is a verb), with a day and without a year.
+_MONTH = (
+    r"(?P<month>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_DAY = r"(?P<day>[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_NO_YEAR = r"\b(?!,? \d{4}\b|:| (?:last|next|this) year\b| in \d{4}\b)"
+_WHICH_DAY = r"\b(?:(?i:(?P<which>on|by|until|since|for)) )?"
+_YEARLY = re.compile(r"\b(?:birthday|anniversary|every|each|annual|yearly)\b", re.I)
 _RULES = (
     (re.compile(rf"\b(?P<word>{'|'.join(_DAY_WORDS)})\b", re.I), _Resolver.day_word),
     (re.compile(rf"\bin {_COUNT} {_UNIT}", re.I), _Resolver.amount),
@@ -161,6 +200,8 @@ _RULES = (
         re.compile(rf"\b(?P<which>last|next|this|coming|on|by|until|since) {_WEEKDAY}", re.I),
         _Resolver.weekday,
     ),
+    (re.compile(rf"{_WHICH_DAY}{_MONTH} {_DAY}{_NO_YEAR}"), _Resolver.month_day),
+    (re.compile(rf"{_WHICH_DAY}{_DAY} (?:of )?{_MONTH}{_NO_YEAR}"), _Resolver.month_day),
 )
 
 
@@ -169,7 +210,8 @@ def absolute_dates(text: str, said_on: dt.date | None) -> str:
     one): "I fell yesterday" said on 2 December 2026 is "I fell on 1 December 2026"."""
     if said_on is None:
         return text
-    resolver = _Resolver(said_on, bool(_PAST.search(text)) and not _FUTURE.search(text))
+    past = bool(_PAST.search(text)) and not _FUTURE.search(text)
+    resolver = _Resolver(said_on, past, bool(_YEARLY.search(text)))
     for pattern, resolve in _RULES:
         titles = _titles(text)
 

@@ -19,7 +19,7 @@ _STOP_WORDS = (
     "am i me my we our you your he she it they them their this that these those there here "
     "do does did have has had not no yes just really very too also then than what when "
     "where who how oh hey hi yeah wow haha lol thanks thank ok okay so much can could would "
-    "should will"
+    "should will i'm i've i'd i'll it's that's"  # "I'm" is no more words than "I am"
 )
 _STOP = frozenset(_STOP_WORDS.split())
 
@@ -172,12 +172,15 @@ RULES = (
         _words_topic("likes: ", "obj"),
         min_words=2,  # "Ana loves thyme."
     ),
-    Rule(re.compile(r"\bmy name is\b", re.I), "knowledge", 0.95, _fixed("name")),
+    # Identity: the pattern says what the fact is, so the place or name alone is enough
+    # ("I live in Bristol", "I'm from Leeds", "I'm vegan").
+    Rule(re.compile(r"\bmy name is\b", re.I), "knowledge", 0.95, _fixed("name"), min_words=2),
     Rule(
-        re.compile(rf"{_IM} (?:\d{{1,3}}) (?:years old|yo)\b", re.I),
+        re.compile(rf"{_IM} (?:\d{{1,3}})(?: (?:years old|yo)\b|\s*[.!]*$)", re.I),
         "knowledge",
         0.9,
         _fixed("age"),
+        min_words=1,  # "I'm 34."
     ),
     Rule(
         re.compile(
@@ -186,13 +189,21 @@ RULES = (
         "knowledge",
         0.85,
         _fixed("home"),
+        min_words=2,
     ),
-    Rule(re.compile(rf"{_IM} (?:originally )?from\b", re.I), "knowledge", 0.85, _fixed("origin")),
+    Rule(
+        re.compile(rf"{_IM} (?:originally )?from\b", re.I),
+        "knowledge",
+        0.85,
+        _fixed("origin"),
+        min_words=1,
+    ),
     Rule(
         re.compile(rf"{_I} {_ADVERB}(?:work|am working|'m working) (?:as|at|for)\b", re.I),
         "knowledge",
         0.85,
         _fixed("work"),  # a new employer or role replaces the old one
+        min_words=2,
     ),
     Rule(re.compile(r"\bmy (?:job|work)\b", re.I), "knowledge", 0.75),
     Rule(
@@ -214,6 +225,7 @@ RULES = (
         re.compile(rf"{_IM} {_ADVERB}(?:{_CONDITION})", re.I),
         "knowledge",
         0.9,
+        min_words=1,
     ),
     Rule(
         re.compile(rf"{_I} {_ADVERB}(?:{_HABIT_VERBS})\b", re.I),
@@ -319,7 +331,16 @@ CLAUSE_BREAK = re.compile(
     r",\s+(?:and|so|and also|also)\s+|\.{3}\s*|,\s+)"
     rf"(?=(?:I|I'm|I’m|I've|I'd|I'll)\b|(?:[Mm]y (?:\w+ ){{1,2}}|{_NAME} ){_OWN_VERB})"
     rf"|\s+and\s+(?={_NAME} {_OWN_VERB})"  # "Daniel is vegetarian and Ife is allergic…"
+    r"|\s+and\s+(?=(?:I|I'm|I’m|I've|I'd|I'll)\b)"  # "… peanuts and I live in Bristol"
 )
+# What must come before a plain " and I" for it to start a statement of its own: a statement
+# ("I am allergic to peanuts and I…", "My name is Maya and I…"), not who was with the speaker
+# ("My sister and I went…").
+STATEMENT_SO_FAR = re.compile(
+    rf"\bI(?:'m|’m|'ve|'d|'ll)?\b|\b[Mm]y (?:\w+ ){{1,2}}{_OWN_VERB}|^{_NAME} {_OWN_VERB}"
+)
+# A request to the listener after a statement: ", so please leave it out".
+REQUEST = re.compile(r"[,;]\s*(?:so\s+|and\s+)?please\b[^.!?]*[.!?]*$", re.I)
 SUBJECT = re.compile(rf"\b(?:I|[Mm]y|me)\b|^{_NAME} ")
 TRAILING_FILLER = re.compile(
     r"[,;]?\s*\b(?:if (?:that|it) (?:matters|helps)|if you must know|just so you know|"

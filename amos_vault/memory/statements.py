@@ -1,12 +1,13 @@
 """From one sentence to the facts it states: the extractive engine's reading of a sentence.
 
 A sentence is cut into its statements (one per clause with its own subject: "I take
-ibuprofen after runs, but I'm allergic to penicillin" is two), filler is dropped ("if that
-matters"), a statement missing its "I" gets it back ("Loved the characters"), and each
-statement a rule of `amos_vault.memory.rules` finds becomes a fact text: the clause kept, in
-the third person with the speaker's name (or as said, when it is about someone it names),
-with its relative dates made absolute, including one said before the statement
-("Yesterday I went…" -> "… went … on 1 December 2026").
+ibuprofen after runs, but I'm allergic to penicillin" is two, and so is "I'm allergic to
+peanuts and I live in Bristol"), filler and requests to the listener are dropped ("if that
+matters", ", so please leave it out"), a statement missing its "I" gets it back ("Loved the
+characters"), and each statement a rule of `amos_vault.memory.rules` finds becomes a fact
+text: the clause kept, in the third person with the speaker's name (or as said, when it is
+about someone it names), with its relative dates made absolute, including one said before
+the statement ("Yesterday I went…" -> "… went … on 1 December 2026").
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from amos_vault.memory.rules import (
     FILLER,
     NEGATED,
     NO_SUBJECT,
+    REQUEST,
     RULES,
+    STATEMENT_SO_FAR,
     SUBJECT,
     TRAILING_FILLER,
     VOCATIVE,
@@ -56,6 +59,8 @@ def clauses(sentence: str) -> list[str]:
     start = 0
     for cut in CLAUSE_BREAK.finditer(sentence):
         left = sentence[start : cut.start()]
+        if cut.group().strip() == "and" and not STATEMENT_SO_FAR.search(left):
+            continue  # "My sister and I went…": one statement
         if SUBJECT.search(left) and len(left.split()) >= 3:
             parts.append(left)
             start = cut.end()
@@ -64,7 +69,8 @@ def clauses(sentence: str) -> list[str]:
     parts.append(sentence[start:])
     found = []
     for part in parts:
-        part = VOCATIVE.sub("", TRAILING_FILLER.sub(r"\1", FILLER.sub("", part.strip())))
+        part = REQUEST.sub("", FILLER.sub("", part.strip()))
+        part = VOCATIVE.sub("", TRAILING_FILLER.sub(r"\1", part))
         part = part.strip()
         if NO_SUBJECT.match(part):  # "Got the tattoo years ago" means "I got..."
             part = "I " + part[0].lower() + part[1:]
@@ -97,7 +103,8 @@ def _statement_at(
     if together:  # "My sister and I went…": keep who else was there
         start = together.start()
     kept = clause_at(clause, start)
-    if len(content_words(kept)) < rule.min_words or ABOUT_YOU.search(kept):
+    dated = 1 if date_phrase(kept) else 0  # "I start on January 4": the day is substance
+    if len(content_words(kept)) + dated < rule.min_words or ABOUT_YOU.search(kept):
         return None  # too thin, or about the person spoken to
     when = date_phrase(clause[:start])
     if when and when.lower() not in kept.lower():  # "Yesterday I went…": the day stays,
