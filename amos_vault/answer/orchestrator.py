@@ -104,6 +104,8 @@ class Answerer:
         """The answer to ``context``'s question (streamed pieces go to ``on_piece``); never
         raises for a missing or failing model: the answer is then the cited evidence."""
         model = self.provider.model if self.provider is not None else self.settings.llm.model
+        if not has_words(context.question):
+            return self._extractive(context, None)  # "?!": nothing to ask a model about
         if self.provider is not None:
             pieces: list[str] = []
             notice = None
@@ -149,7 +151,7 @@ class Answerer:
         )
         return self._extractive(context, why, model)
 
-    def _extractive(self, context: Context, why: str, model: str | None = None) -> Answer:
+    def _extractive(self, context: Context, why: str | None, model: str | None = None) -> Answer:
         # The best passages for this question, best first; pinned facts are context, not
         # evidence.
         evidence = sorted(
@@ -167,7 +169,8 @@ class Answerer:
             text = f"Nothing to look up: {NO_WORDS}."
         else:
             text = "Your vault holds nothing about this yet."
-        notice = f"{why}: {ENABLE_HINT.format(model=model or self.settings.llm.model)}"
+        model = model or self.settings.llm.model
+        notice = f"{why}: {ENABLE_HINT.format(model=model)}" if why else None
         return Answer(
             context.question,
             text,

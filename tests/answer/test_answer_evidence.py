@@ -126,6 +126,17 @@ def test_a_query_without_words_finds_nothing_and_says_why(
     assert found["hits"] == [] and found["notice"] == NO_WORDS
 
 
+def test_a_question_without_words_is_not_put_to_the_model(
+    trips: ActiveMirror, standin: OllamaStandIn, run_cli: RunCli
+) -> None:
+    trips.llm_host = standin.url
+    answer = trips.ask("?!", model="standin:latest")
+    assert answer.text == f"Nothing to look up: {NO_WORDS}." and answer.notice is None
+    assert not [r for r in standin.script.requests if r["path"] == "/api/chat"]
+    asked = run_cli("ask", "?!", env=NO_MODEL)  # no model either: no note about one
+    assert NO_WORDS in asked.stdout and "language model" not in asked.stderr
+
+
 def test_words_in_no_file_with_no_meaning_close_find_nothing(
     trips: ActiveMirror, run_cli: RunCli, vault_root: Path
 ) -> None:
