@@ -446,7 +446,7 @@ class MemoryManager(MemoryControls):
         changes = dict(plan.changes)
         for session_id, link in plan.links:
             try:
-                self.sessions.set_field(session_id, "summary", link)
+                self.sessions.set_field(session_id, "summary", link, touch=False)
             except AmosError as exc:
                 log.warning(
                     "could not link session %s to its summary (%s); it is consolidated again "

@@ -416,14 +416,16 @@ class SessionManager:
         self._write(child_session, change)
         return child_session
 
-    def set_field(self, ref: Session | str, key: str, value: Any) -> Session:
-        """Set one front-matter key of a session (its other lines, comments included, stay)."""
+    def set_field(self, ref: Session | str, key: str, value: Any, *, touch: bool = True) -> Session:
+        """Set one front-matter key of a session (its other lines, comments included, stay);
+        ``touch=False`` for bookkeeping that is no change to the conversation (its ``updated``
+        stays, so it still says when the conversation last changed)."""
         session = self.resolve(ref)
 
         def change(doc: SessionDocument) -> None:
             doc.meta[key] = value
 
-        self._write(session, change)
+        self._write(session, change, touch=touch)
         return session
 
     def delete(self, ref: Session | str) -> Session:

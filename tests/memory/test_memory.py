@@ -165,7 +165,12 @@ def test_consolidation_writes_facts_and_a_summary_linked_both_ways(
         "Colors",
         [("user", "My favorite color is blue."), ("assistant", "Blue is calm.")],
     )
-    before = session.path.read_text()  # type: ignore[union-attr]
+    assert session.path is not None
+    text = re.sub(
+        r"(?m)^updated: .*$", "updated: 2023-05-08 14:00:00+00:00", session.path.read_text()
+    )
+    session.path.write_text(text)  # the conversation's last change, as an editor left it
+    before = session.path.read_text()
     plan = mirror.memory.consolidate()
     assert plan.sessions == [session.id] and len(plan.added) == 1
     fact = plan.added[0]
@@ -186,7 +191,9 @@ def test_consolidation_writes_facts_and_a_summary_linked_both_ways(
     rel = summaries[0].relative_to(vault_root).as_posix().removesuffix(".md")
     assert session.front_matter["summary"] == f"[[{rel}]]"
     after = session.path.read_text()  # type: ignore[union-attr]
-    # Only the summary key (and updated) changed in the session file; every message is intact.
+    # Only the summary key changed in the session file: not when it was last changed (that
+    # is the conversation's, not consolidation's), and every message is intact.
+    assert re.search(r"(?m)^updated: 2023-05-08 14:00:00\+00:00$", session.path.read_text())
     assert [m.content for m in session.messages] == ["My favorite color is blue.", "Blue is calm."]
     assert after.split("# Colors", 1)[1] == before.split("# Colors", 1)[1]
 
