@@ -150,6 +150,13 @@ class Message:
         """The Obsidian block reference of this message: ``^<id>``."""
         return f"^{self.id}"
 
+    @property
+    def quotes_vault(self) -> bool:
+        """An answer that only quotes the vault back (no model answered: the evidence list),
+        not something said: not indexed, summarized or mined again."""
+        said = self.metadata if isinstance(self.metadata, dict) else {}
+        return self.role == "assistant" and said.get("engine") == "extractive"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {

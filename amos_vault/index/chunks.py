@@ -107,9 +107,11 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
         "status": header.status,
         "tags": header.tags,
     }
-    messages = doc.messages
     last_line = _last_line(doc)
-    ends = [m.line for m in messages[1:]] + [last_line]
+    # An answer that only quotes the vault is a copy of passages indexed where they were said.
+    spans = zip(doc.messages, [m.line for m in doc.messages[1:]] + [last_line], strict=True)
+    kept = [(m, end) for m, end in spans if not m.quotes_vault]
+    messages, ends = [m for m, _end in kept], [end for _m, end in kept]
     # Ids carry the path, so a copy of a file (same session id) never collides with it; a
     # renamed file gets new ids but keeps its vectors, which are reused by content hash.
     # A message id a file holds twice (pasted by hand) still gives each message its own

@@ -293,8 +293,7 @@ _CHATTER = frozenset(content_words(_CHATTER_WORDS))
 def substantive(message: Message) -> bool:
     """Whether a summary may quote ``message``: a turn of the user or the assistant, not an
     answer that only quotes the vault back (the no-model engine's evidence list)."""
-    quoted = isinstance(message.metadata, dict) and message.metadata.get("engine") == "extractive"
-    return message.role in ("user", "assistant") and not quoted
+    return message.role in ("user", "assistant") and not message.quotes_vault
 
 
 def summarize(

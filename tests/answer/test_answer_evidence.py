@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from amos_vault.index.query import NO_WORDS, NOTHING_FOUND
+from amos_vault.index.query import NO_WORDS, NOTHING_FOUND, MemoryQuery
 from amos_vault.interfaces.mcp.tools import VaultTools
 from amos_vault.mirror import ActiveMirror
 from amos_vault.runtime.client import VaultClient
@@ -124,6 +124,18 @@ def test_a_query_without_words_finds_nothing_and_says_why(
     assert asked.returncode == 0 and NO_WORDS in asked.stdout and "Sources:" not in asked.stdout
     found = VaultTools(VaultClient(vault_root, trips)).search("?!...")
     assert found["hits"] == [] and found["notice"] == NO_WORDS
+
+
+def test_an_answer_that_only_quotes_the_vault_is_not_found_again(trips: ActiveMirror) -> None:
+    # No model: the chat's answer is the evidence list, written to the session. Searching
+    # finds the passage once, not again as the answer's copy of it.
+    chat = trips.create_session("Chat")
+    answer = chat.send("What diet did the vet give Miso the cat?")
+    assert answer.engine == "extractive" and "low-phosphorus" in answer.text
+    trips.index()
+    hits = trips.search(MemoryQuery("low-phosphorus kidney diet", k=10)).hits
+    assert [h.title for h in hits if "low-phosphorus" in h.text] == ["Vet visit"]
+    assert chat.id not in {h.session_id for h in hits if h.kind == "message" and h.role != "user"}
 
 
 def test_a_question_without_words_is_not_put_to_the_model(
