@@ -60,7 +60,10 @@ def vault_as_of(vault: Vault, when: dt.datetime) -> PastVault:
         raise InvalidInputError(
             f"the vault has no commit on or before {when:%Y-%m-%d %H:%M} UTC"
             + (f": its history starts on {first:%Y-%m-%d}" if first else ": it has no commit yet"),
-            hint="give a later date" if first else "commit the vault first (the daemon does)",
+            hint="give a later date"
+            if first
+            else "commit the vault first: `amosvault jobs run commit` (the daemon does it on "
+            "its schedule)",
         )
     commit, committed = found
     folder = vault.amos_dir / HISTORY_DIR / commit
