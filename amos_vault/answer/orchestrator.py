@@ -104,8 +104,10 @@ class Answerer:
         """The answer to ``context``'s question (streamed pieces go to ``on_piece``); never
         raises for a missing or failing model: the answer is then the cited evidence."""
         model = self.provider.model if self.provider is not None else self.settings.llm.model
-        if not has_words(context.question):
-            return self._extractive(context, None)  # "?!": nothing to ask a model about
+        if not has_words(context.question) and not context.section("immediate"):
+            # "?!" asked on its own: nothing to ask a model about (in a chat, "👍" after an
+            # answer is a turn the model should still get).
+            return self._extractive(context, None)
         if self.provider is not None:
             pieces: list[str] = []
             notice = None

@@ -47,6 +47,12 @@ _FUTURE = re.compile(
     r"(?:am|'m|are|'re|is|'s) \w+ing)\b",
     re.I,
 )
+# Words ending in "ed" that say nothing of the past: "need", "I'm so excited", "is booked".
+_NOT_PAST = re.compile(
+    r"\b\w*eed\b|\b(?:am|'m|is|'s|are|'re|so|very|really|feel|feeling|get|getting) "
+    r"(?:so |very |really )?\w+ed\b",
+    re.I,
+)
 # Spans that are titles or quotations: "…", “…”, *…*, _…_ (never dates inside them).
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|\*[^*]+\*|(?<!\w)_[^_]+_(?!\w)")
 
@@ -95,7 +101,7 @@ class _Resolver:
     def __init__(self, said_on: dt.date, past: bool, yearly: bool) -> None:
         self.said_on = said_on
         self.past = past
-        self.yearly = yearly
+        self.yearly = yearly  # a day that comes every year, or a year said elsewhere
 
     def on(self, days: int) -> str:
         return f"on {day_text(self.said_on + dt.timedelta(days=days))}"
@@ -133,15 +139,21 @@ class _Resolver:
             return match.group(0)
         month = next(n for n, m in enumerate(_MONTHS, 1) if m.startswith(match["month"][:3]))
         candidates = []
-        for year in (self.said_on.year - 1, self.said_on.year, self.said_on.year + 1):
+        for year in range(self.said_on.year - 4, self.said_on.year + 5):
             try:
                 candidates.append(dt.date(year, month, int(match["day"])))
             except ValueError:
-                return match.group(0)  # no such day: as said
-        if self.past and which != "for":
-            day = max(d for d in candidates if d <= self.said_on)
+                continue  # 29 February of a common year
+        before = [d for d in candidates if d <= self.said_on]
+        after = [d for d in candidates if d >= self.said_on]
+        if not candidates:
+            return match.group(0)  # no such day: as said
+        # "on"/"since" a day follow the statement's tense, as weekdays do; "by", "until" and
+        # "for" a day look ahead ("I need it by March 3", "booked for March 18").
+        if self.past and which in ("on", "since") and before:
+            day = max(before)
         else:
-            day = min(d for d in candidates if d >= self.said_on)
+            day = min(after) if after else max(before)
         word = f"{match['which']} " if match["which"] else ""
         return f"{word}{day_text(day)}"
 
@@ -181,9 +193,16 @@ _MONTH = (
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
 _DAY = r"(?P<day>[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
-_NO_YEAR = r"\b(?!,? \d{4}\b|:| (?:last|next|this) year\b| in \d{4}\b)"
-_WHICH_DAY = r"\b(?:(?i:(?P<which>on|by|until|since|for)) )?"
-_YEARLY = re.compile(r"\b(?:birthday|anniversary|every|each|annual|yearly)\b", re.I)
+_NO_YEAR = r"\b(?!,? '?\d{2,4}\b|:|\s*[-–]\s*\d)"
+# Only a day said with its preposition is a date ("on March 18", "by 3 June"): "June 3 times"
+# and "In May 3 people left" are not.
+_WHICH_DAY = r"\b(?i:(?P<which>on|by|until|since|for)) (?:the )?"
+# No year is added to a day that comes every year, nor where the statement says a year.
+_YEARLY = re.compile(
+    r"\b(?:birthdays?|anniversar(?:y|ies)|born|every year|each year|annual(?:ly)?|yearly|"
+    r"(?:19|20)\d{2}|(?:last|next|this) year|'\d{2})\b",
+    re.I,
+)
 _RULES = (
     (re.compile(rf"\b(?P<word>{'|'.join(_DAY_WORDS)})\b", re.I), _Resolver.day_word),
     (re.compile(rf"\bin {_COUNT} {_UNIT}", re.I), _Resolver.amount),
@@ -210,7 +229,7 @@ def absolute_dates(text: str, said_on: dt.date | None) -> str:
     one): "I fell yesterday" said on 2 December 2026 is "I fell on 1 December 2026"."""
     if said_on is None:
         return text
-    past = bool(_PAST.search(text)) and not _FUTURE.search(text)
+    past = bool(_PAST.search(_NOT_PAST.sub("", text))) and not _FUTURE.search(text)
     resolver = _Resolver(said_on, past, bool(_YEARLY.search(text)))
     for pattern, resolve in _RULES:
         titles = _titles(text)

@@ -333,12 +333,11 @@ CLAUSE_BREAK = re.compile(
     rf"|\s+and\s+(?={_NAME} {_OWN_VERB})"  # "Daniel is vegetarian and Ife is allergic…"
     r"|\s+and\s+(?=(?:I|I'm|I’m|I've|I'd|I'll)\b)"  # "… peanuts and I live in Bristol"
 )
-# What must come before a plain " and I" for it to start a statement of its own: a statement
-# ("I am allergic to peanuts and I…", "My name is Maya and I…"), not who was with the speaker
-# ("My sister and I went…").
-STATEMENT_SO_FAR = re.compile(
-    rf"\bI(?:'m|’m|'ve|'d|'ll)?\b|\b[Mm]y (?:\w+ ){{1,2}}{_OWN_VERB}|^{_NAME} {_OWN_VERB}"
-)
+# A plain " and I" starts a statement of its own only after one ("I am allergic to peanuts
+# and I…", "My name is Maya and I…"), never right after a person: "(I think) my husband and I
+# are moving" is one statement about both.
+STATEMENT_SO_FAR = re.compile(rf"\bI(?:'m|’m|'ve|'d|'ll)?\b|\b[Mm]y (?:\w+ ){{1,2}}{_OWN_VERB}")
+PERSON_BEFORE_AND = re.compile(rf"(?:\b[Mm]y (?:\w+ )?\w+|\b{_NAME}|\b(?:me|him|her|us))$")
 # A request to the listener after a statement: ", so please leave it out".
 REQUEST = re.compile(r"[,;]\s*(?:so\s+|and\s+)?please\b[^.!?]*[.!?]*$", re.I)
 SUBJECT = re.compile(rf"\b(?:I|[Mm]y|me)\b|^{_NAME} ")

@@ -23,6 +23,7 @@ from amos_vault.memory.rules import (
     FILLER,
     NEGATED,
     NO_SUBJECT,
+    PERSON_BEFORE_AND,
     REQUEST,
     RULES,
     STATEMENT_SO_FAR,
@@ -37,6 +38,7 @@ from amos_vault.memory.rules import (
 )
 
 _PART_END = re.compile(r"\s+[-—–]\s+|[,;:(]\s")
+_BEFORE_I = re.compile(r"I\b")
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,10 @@ def clauses(sentence: str) -> list[str]:
     start = 0
     for cut in CLAUSE_BREAK.finditer(sentence):
         left = sentence[start : cut.start()]
-        if cut.group().strip() == "and" and not STATEMENT_SO_FAR.search(left):
+        bare_and = cut.group().strip() == "and" and _BEFORE_I.match(sentence, cut.end())
+        if bare_and and (PERSON_BEFORE_AND.search(left) or not STATEMENT_SO_FAR.search(left)):
             continue  # "My sister and I went…": one statement
-        if SUBJECT.search(left) and len(left.split()) >= 3:
+        if SUBJECT.search(left) and len(left.split()) >= 2:
             parts.append(left)
             start = cut.end()
         elif ABOUT_YOU.search(left):  # "Gina, you won't believe it - I got…": an aside
@@ -103,7 +106,9 @@ def _statement_at(
     if together:  # "My sister and I went…": keep who else was there
         start = together.start()
     kept = clause_at(clause, start)
-    dated = 1 if date_phrase(kept) else 0  # "I start on January 4": the day is substance
+    # "I start on January 4": the day's number is substance too (a one-digit word is not
+    # counted by content_words).
+    dated = 1 if re.search(r"\d", date_phrase(kept)) else 0
     if len(content_words(kept)) + dated < rule.min_words or ABOUT_YOU.search(kept):
         return None  # too thin, or about the person spoken to
     when = date_phrase(clause[:start])

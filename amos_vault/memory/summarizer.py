@@ -173,7 +173,7 @@ def extract_facts(session: SessionText) -> list[CandidateFact]:
             author = session.owner_name or "The user"
         said_on = message.timestamp.date() if message.timestamp else None
         for sentence in message_sentences(message.content):
-            if sentence.endswith("?") or len(sentence.split()) < 3:
+            if sentence.endswith("?") or len(sentence.split()) < 2:  # "I'm vegan." is one
                 continue
             hedged = HEDGES.search(sentence)
             for clause in clauses(sentence):

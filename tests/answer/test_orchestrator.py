@@ -153,6 +153,21 @@ def test_session_send_records_both_turns(memory: ActiveMirror, standin: OllamaSt
     assert messages[1].metadata["model"] == "standin:latest"
 
 
+def test_a_chat_turn_without_words_still_reaches_the_model(
+    memory: ActiveMirror, standin: OllamaStandIn
+) -> None:
+    # "?!" asked on its own is put to no model; in a chat, a thumbs-up after an answer is a
+    # turn like any other.
+    standin.script.reply = lambda request: "Glad it helped."
+    memory.llm_host = standin.url
+    session = memory.create_session("Thumbs")
+    with _model(memory, "standin:latest"):
+        session.send("Remember I like sardines.")
+        answer = session.send("👍")
+    assert answer.text == "Glad it helped." and answer.model == "standin:latest"
+    assert len([r for r in standin.script.requests if r["path"] == "/api/chat"]) == 2
+
+
 class _model:
     """Point the vault's [llm] model at the stand-in's for the block."""
 

@@ -130,6 +130,17 @@ def test_a_title_made_of_date_words_is_not_a_date() -> None:
         ("I was born on 4 May 1990.", "I was born on 4 May 1990."),
         ("We met on May 5, 2024.", "We met on May 5, 2024."),
         ("My birthday is March 14.", "My birthday is March 14."),
+        ("I was born on August 3.", "I was born on August 3."),
+        ("In 2019 we moved on August 3.", "In 2019 we moved on August 3."),
+        ("I need the draft by March 3.", "I need the draft by 3 March 2027."),
+        (
+            "I'm so excited about the wedding on June 12.",
+            "I'm so excited about the wedding on 12 June 2027.",
+        ),
+        ("I'm in Rome on March 18-20.", "I'm in Rome on March 18-20."),
+        ("I called June 3 times today.", "I called June 3 times on 2 December 2026."),
+        ("In May 3 people left.", "In May 3 people left."),
+        ("We fly on Feb 29.", "We fly on 29 February 2028."),
         ("I may 5 times.", "I may 5 times."),
     ],
 )
@@ -230,8 +241,11 @@ def test_short_plain_statements_are_facts_however_contracted() -> None:
     # "I am" counted as fewer words than "I'm": a short statement was dropped when spelled out.
     for said in ("I am allergic to penicillin.", "I'm allergic to penicillin."):
         assert set(_by_text(_facts(said))) == {"Ana is allergic to penicillin."}
-    assert set(_by_text(_facts("I am vegan."))) == {"Ana is vegan."}
-    assert set(_by_text(_facts("I am 34."))) == {"Ana is 34."}
+    for said in ("I am vegan.", "I'm vegan."):
+        assert set(_by_text(_facts(said))) == {"Ana is vegan."}
+    for said in ("I am 34.", "I'm 34."):
+        assert set(_by_text(_facts(said))) == {"Ana is 34."}
+    assert not _facts("I go today.")  # a date alone is no substance
     assert set(_by_text(_facts("I live in Bristol."))) == {"Ana lives in Bristol."}
     assert set(_by_text(_facts("I work at Arup."))) == {"Ana works at Arup."}
     facts = _by_text(_facts("I take ibuprofen 400 mg after runs, but I am allergic to penicillin."))
@@ -248,6 +262,7 @@ def test_statements_joined_by_and_i_are_two_facts() -> None:
             "I start at Arup on Monday and I will tell my manager tomorrow.",
             "I start on January 4.",
             "My sister and I went to Porto.",
+            "I'm vegan and I'm allergic to kiwi.",
         )
     )
     assert {
@@ -257,7 +272,23 @@ def test_statements_joined_by_and_i_are_two_facts() -> None:
         "Ana starts on 4 January 2027.",
         "Ana will tell their manager on 3 December 2026.",
         "Ana's sister and Ana went to Porto.",
+        "Ana is vegan.",
+        "Ana is allergic to kiwi.",
     } == set(facts)
+    # Right after a person, "and I" joins them in one statement, whatever came before.
+    together = _by_text(
+        _facts(
+            "I should mention my husband and I are moving to Leeds.",
+            "Last year I was in Porto, where my sister and I ran a marathon.",
+            "For dinner, Daniel is vegetarian and Ife is allergic to nuts.",
+        )
+    )
+    assert {
+        "Ana's husband and Ana are moving to Leeds.",
+        "Ana's sister and Ana ran a marathon in 2025.",
+        "Daniel is vegetarian.",
+        "Ife is allergic to nuts.",
+    } <= set(together)
 
 
 def test_a_request_to_the_listener_is_not_part_of_the_fact() -> None:
