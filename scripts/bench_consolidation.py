@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,25 +53,28 @@ THRESHOLDS = (0.65, 0.75, 0.85)
 K = 10
 
 
-def gold_observations(conversation: dict) -> list[str]:
-    found = []
+def observations(conversation: dict) -> Iterator[tuple[str, str, list[str]]]:
+    """The dataset's observations: (speaker, text, the turns it cites)."""
     for per_session in conversation.get("observation", {}).values():
-        for items in per_session.values():
-            found += [item[0] for item in items if item and isinstance(item[0], str)]
-    return found
+        for speaker, items in per_session.items():
+            for item in items:
+                if not item or not isinstance(item[0], str):
+                    continue
+                cites = item[1] if len(item) > 1 else []
+                turns = cites if isinstance(cites, list) else str(cites).split(";")
+                yield speaker, item[0], [str(turn).strip() for turn in turns]
+
+
+def gold_observations(conversation: dict) -> list[str]:
+    return [text for _speaker, text, _turns in observations(conversation)]
 
 
 def gold_facts(conversation: dict) -> dict[str, list[tuple[str, str]]]:
     """The dataset's observations by the turn they cite: dia_id -> [(speaker, text)]."""
     cited: dict[str, list[tuple[str, str]]] = {}
-    for per_session in conversation.get("observation", {}).values():
-        for speaker, items in per_session.items():
-            for item in items:
-                if len(item) < 2 or not isinstance(item[0], str):
-                    continue
-                turns = item[1] if isinstance(item[1], list) else str(item[1]).split(";")
-                for turn in turns:
-                    cited.setdefault(str(turn).strip(), []).append((speaker, item[0]))
+    for speaker, text, turns in observations(conversation):
+        for turn in turns:
+            cited.setdefault(turn, []).append((speaker, text))
     return cited
 
 
