@@ -109,9 +109,8 @@ def chunk_session(path: str, doc: SessionDocument, header: SessionHeader) -> lis
     }
     last_line = _last_line(doc)
     # An answer that only quotes the vault is a copy of passages indexed where they were said.
-    ends = [m.line for m in doc.messages[1:]] + [last_line]
-    spans = zip(doc.messages, ends[: len(doc.messages)], strict=True)
-    kept = [(m, end) for m, end in spans if not m.quotes_vault]
+    ends = [m.line for m in doc.messages[1:]] + [last_line]  # one more without messages
+    kept = [(m, end) for m, end in zip(doc.messages, ends, strict=False) if not m.quotes_vault]
     messages, ends = [m for m, _end in kept], [end for _m, end in kept]
     # Ids carry the path, so a copy of a file (same session id) never collides with it; a
     # renamed file gets new ids but keeps its vectors, which are reused by content hash.

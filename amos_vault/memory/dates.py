@@ -134,7 +134,7 @@ class _Resolver:
         """ "March 18": the nearest such day before the day said in a statement of the past,
         else the next one ("I start on January 4", "booked it for March 18"), but no year for
         a day that comes every year ("my birthday is March 14")."""
-        which = (match["which"] or "").lower()
+        which = match["which"].lower()
         if self.yearly:
             return match.group(0)
         month = next(n for n, m in enumerate(_MONTHS, 1) if m.startswith(match["month"][:3]))
@@ -154,8 +154,7 @@ class _Resolver:
             day = max(before)
         else:
             day = min(after) if after else max(before)
-        word = f"{match['which']} " if match["which"] else ""
-        return f"{word}{day_text(day)}"
+        return f"{match['which']} {day_text(day)}"
 
     def period(self, match: re.Match[str]) -> str:
         which, unit = match["which"].lower(), match["unit"].lower()
